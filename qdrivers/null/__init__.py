@@ -1,0 +1,1 @@
+"""The null QDriver: a device that does nothing, instantly. For kernel tests and benchmarks."""

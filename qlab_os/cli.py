@@ -1,0 +1,114 @@
+"""The ``qlab-os`` command line.
+
+Errors a user can cause print one clear line on stderr and exit non-zero; never a raw traceback (set
+``QLAB_OS_DEBUG=1`` to see one).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from qlab_os import __version__
+from qlab_os.errors import QlabOSError
+
+EXIT_ERROR = 1
+EXIT_USAGE = 2
+EXIT_INTERNAL = 3
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="qlab-os", description="Operating system for quantum network nodes.")
+    p.add_argument("--version", action="version", version=f"qlab-os {__version__}")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    ex = sub.add_parser("exec", help="run one NetQASM subroutine (text or binary) on one node")
+    ex.add_argument("file", type=Path, help="NetQASM text (.nqasm) or binary subroutine")
+    ex.add_argument("--device", default="sim-generic", help="device name (see 'qlab-os devices')")
+    ex.add_argument("--seed", type=int, default=None, help="seed of the run's RNG (same seed, same output)")
+    ex.add_argument("--shots", type=int, default=None, help="run N times and print a histogram")
+    ex.add_argument("--json", action="store_true", help="machine-readable output")
+    ex.add_argument("--ideal", action="store_true", help="switch every noise source of the device off")
+    ex.add_argument("--flavour", default=None, choices=["vanilla", "nv", "trapped_ion"],
+                    help="flavour of the subroutine (text: detected; binary: vanilla)")
+    ex.add_argument("--max-qubits", type=int, default=None, help="size of the app's unit module (default: all)")
+    ex.add_argument("--max-instructions", type=int, default=None,
+                    help="instruction budget of the subroutine (stops endless loops)")
+
+    sub.add_parser("devices", help="list the devices of the installed QDrivers")
+
+    demo = sub.add_parser("demo", help="run the demonstration subroutine on every simulated device")
+    demo.add_argument("--shots", type=int, default=2000)
+    demo.add_argument("--seed", type=int, default=2025)
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        if args.command == "exec":
+            return _exec(args)
+        if args.command == "devices":
+            return _devices()
+        if args.command == "demo":
+            from qlab_os.demo import run_demo
+
+            print(run_demo(shots=args.shots, seed=args.seed))
+            return 0
+    except QlabOSError as exc:
+        print(f"qlab-os: error: {exc}", file=sys.stderr)
+        return EXIT_ERROR
+    except (ValueError, OSError) as exc:
+        print(f"qlab-os: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except Exception as exc:  # the last line of defence: no raw traceback for users
+        if os.environ.get("QLAB_OS_DEBUG"):
+            raise
+        print(f"qlab-os: internal error: {type(exc).__name__}: {exc} (set QLAB_OS_DEBUG=1 for a traceback)",
+              file=sys.stderr)
+        return EXIT_INTERNAL
+    return EXIT_USAGE
+
+
+def _exec(args: argparse.Namespace) -> int:
+    from qlab_os.exec_runner import format_histogram, format_single, run_shots
+    from qlab_os.qnpu.decode import load_subroutine
+    from qlab_os.qnpu.executor import DEFAULT_INSTRUCTION_BUDGET
+
+    try:
+        data = args.file.read_bytes()
+    except OSError as exc:
+        raise OSError(f"cannot read {args.file}: {exc.strerror or exc}") from None
+    subroutine = load_subroutine(data, args.flavour)
+    report = run_shots(
+        subroutine, device=args.device, shots=args.shots or 1, seed=args.seed, ideal=args.ideal,
+        flavour=args.flavour or "vanilla", max_qubits=args.max_qubits,
+        instruction_budget=args.max_instructions or DEFAULT_INSTRUCTION_BUDGET,
+    )
+    if args.json:
+        payload = report.to_json() if args.shots is None else {"shots": [r.to_json() for r in report.results]}
+        print(json.dumps(payload))
+    elif args.shots is None:
+        print(format_single(report))
+    else:
+        print(format_histogram(report))
+    return 0
+
+
+def _devices() -> int:
+    from qlab_os.clock import VirtualClock
+    from qlab_os.qdevice.registry import create_qdriver, device_names
+
+    for device, driver_name in sorted(device_names().items()):
+        spec = create_qdriver(device, clock=VirtualClock()).spec
+        comm = ",".join(map(str, spec.communication_qubits)) or "-"
+        print(f"{device:<14} driver {driver_name:<8} {spec.num_qubits} qubits (communication: {comm})")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

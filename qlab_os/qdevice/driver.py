@@ -1,0 +1,68 @@
+"""The QDriver contract: the only hardware-dependent part of a node.
+
+A QDriver carries out physical instructions (:mod:`qlab_os.qdevice.instructions`) on its QDevice and answers
+each with a :class:`PhysicalResponse`. The kernel calls it from one thread, one instruction at a time, and
+reads the instruction's duration from the response to advance its clock.
+"""
+
+from __future__ import annotations
+
+import abc
+from typing import ClassVar
+
+import numpy as np
+import numpy.typing as npt
+
+from qlab_os.clock import Clock
+from qlab_os.qdevice.instructions import PhysicalInstruction, PhysicalResponse
+from qlab_os.qdevice.spec import QDeviceSpec
+
+
+class QDriver(abc.ABC):
+    """Base class of every QDriver.
+
+    Subclasses are registered under the entry-point group ``qlab_os.qdrivers`` (see
+    :mod:`qlab_os.qdevice.registry`) and name the devices they provide in :meth:`device_names`.
+    """
+
+    name: ClassVar[str]
+    """Registry name of the driver, e.g. ``"sim"``, ``"nv"``, ``"trapped_ion"``."""
+
+    @classmethod
+    @abc.abstractmethod
+    def device_names(cls) -> tuple[str, ...]:
+        """The device names this driver can build (e.g. ``("sim-generic", "sim-nv", "sim-ion")``)."""
+
+    @classmethod
+    @abc.abstractmethod
+    def for_device(cls, device: str, *, clock: Clock, seed: int | None = None, ideal: bool = False) -> QDriver:
+        """Build a driver for one of :meth:`device_names`. ``ideal`` switches every noise source off."""
+
+    @property
+    @abc.abstractmethod
+    def spec(self) -> QDeviceSpec:
+        """What the device offers: qubits, communication qubits, native instructions, durations, noise."""
+
+    @abc.abstractmethod
+    def execute(self, instruction: PhysicalInstruction) -> PhysicalResponse:
+        """Carry out one physical instruction.
+
+        Raises :class:`qlab_os.errors.UnsupportedInstructionError` for an instruction the device has no
+        native for, and :class:`qlab_os.errors.QDriverError` for a device fault. Must not advance the clock:
+        the kernel does that from ``response.duration_ns``.
+        """
+
+    @abc.abstractmethod
+    def reset(self) -> None:
+        """Bring every qubit back to |0> and forget all state. Called between independent runs."""
+
+    @abc.abstractmethod
+    def safe_state(self) -> None:
+        """Put the instruments in their safe state (outputs off, lasers blocked). Must never raise."""
+
+    def qubit_state(self, qubits: tuple[int, ...]) -> npt.NDArray[np.complex128] | None:
+        """The reduced density matrix of these physical qubits, where the device can know it (simulation).
+
+        Real hardware returns None. Used by ``get_qubit_state`` and by tests.
+        """
+        return None

@@ -1,0 +1,43 @@
+"""Find QDrivers by name, through the ``qlab_os.qdrivers`` entry-point group.
+
+The kernel and the CNPU never import ``qdrivers``: the outermost wiring (the CLI) asks this registry for a
+device by name, and the registry loads whichever installed driver provides it.
+"""
+
+from __future__ import annotations
+
+from functools import cache
+from importlib.metadata import entry_points
+
+from qlab_os.clock import Clock
+from qlab_os.errors import UnknownQDriverError
+from qlab_os.qdevice.driver import QDriver
+
+GROUP = "qlab_os.qdrivers"
+
+
+@cache
+def driver_classes() -> dict[str, type[QDriver]]:
+    """Every installed QDriver class, by driver name."""
+    found: dict[str, type[QDriver]] = {}
+    for ep in entry_points(group=GROUP):
+        cls = ep.load()
+        if not (isinstance(cls, type) and issubclass(cls, QDriver)):
+            raise UnknownQDriverError(f"entry point {ep.name} = {ep.value} is not a QDriver subclass")
+        found[ep.name] = cls
+    return found
+
+
+def device_names() -> dict[str, str]:
+    """Every device name any installed driver provides, mapped to its driver's name."""
+    return {device: name for name, cls in driver_classes().items() for device in cls.device_names()}
+
+
+def create_qdriver(device: str, *, clock: Clock, seed: int | None = None, ideal: bool = False) -> QDriver:
+    """Build the QDriver for ``device`` (e.g. ``sim-nv``). An unknown name lists the known ones."""
+    devices = device_names()
+    driver_name = devices.get(device)
+    if driver_name is None:
+        known = ", ".join(sorted(devices)) or "(none installed)"
+        raise UnknownQDriverError(f"unknown device {device!r}; known devices: {known}")
+    return driver_classes()[driver_name].for_device(device, clock=clock, seed=seed, ideal=ideal)

@@ -1,0 +1,208 @@
+"""The QNPU of one node: process manager in front of the executor, memory manager and translator.
+
+It speaks netqasm's host messages (INIT_NEW_APP, OPEN_EPR_SOCKET, SUBROUTINE, STOP_APP, SIGNAL) and answers
+with netqasm's return messages (RET_REG, RET_ARR, DONE, ERR). A failing subroutine fails only its own
+application: its qubits are freed at once, the error names the instruction and line, and every other
+application on the node goes on.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+from netqasm.backend.messages import (
+    ErrorCode,
+    ErrorMessage,
+    InitNewAppMessage,
+    MsgDoneMessage,
+    OpenEPRSocketMessage,
+    ReturnArrayMessage,
+    ReturnRegMessage,
+    SignalMessage,
+    StopAppMessage,
+    SubroutineMessage,
+    deserialize_host_msg,
+)
+from netqasm.lang.operand import Register
+from netqasm.lang.subroutine import Subroutine
+
+from qlab_os.clock import Clock
+from qlab_os.errors import (
+    DecodeError,
+    DeviceFullError,
+    QlabOSError,
+    SubroutineError,
+    UnknownAppError,
+    UnsupportedInstructionError,
+)
+from qlab_os.qdevice.driver import QDriver
+from qlab_os.qnpu.decode import decode_binary
+from qlab_os.qnpu.executor import DEFAULT_INSTRUCTION_BUDGET, Executor, NetworkStack
+from qlab_os.qnpu.memory import QuantumMemoryManager
+from qlab_os.qnpu.process import EPRSocketInfo, Process, ProcessState, SubroutineResult
+from qlab_os.qnpu.translator import Translator
+
+MAX_APP_QUBITS = 255
+"""INIT_NEW_APP carries max_qubits as an unsigned byte."""
+
+
+@dataclass(frozen=True)
+class ErrorReply:
+    """An ERR reply. On the wire it is netqasm's ErrorMessage (a code only); in process it keeps the text."""
+
+    app_id: int | None
+    code: ErrorCode
+    text: str
+
+    def __bytes__(self) -> bytes:
+        return bytes(ErrorMessage(self.code))
+
+
+Reply = ReturnRegMessage | ReturnArrayMessage | MsgDoneMessage | ErrorReply
+
+
+class QNPU:
+    """The kernel of one node."""
+
+    def __init__(
+        self,
+        driver: QDriver,
+        clock: Clock,
+        *,
+        node_name: str = "node",
+        flavour: str = "vanilla",
+        instruction_budget: int = DEFAULT_INSTRUCTION_BUDGET,
+        network: NetworkStack | None = None,
+    ) -> None:
+        self.node_name = node_name
+        self.driver = driver
+        self.spec = driver.spec
+        self.clock = clock
+        self.flavour = flavour
+        self.log = logging.getLogger(f"qlab_os.qnpu.{node_name}")
+        self.qmm = QuantumMemoryManager(self.spec.num_qubits, self.spec.communication_qubits)
+        self.translator = Translator(self.spec)
+        self.executor = Executor(driver, self.translator, self.qmm, clock, instruction_budget=instruction_budget,
+                                 network=network, log=self.log)
+        self.processes: dict[int, Process] = {}
+        self._messages_handled = 0
+
+    # --- the process manager (Python API) ---------------------------------------------------------------
+    def init_app(self, app_id: int, max_qubits: int) -> Process:
+        if app_id in self.processes:
+            raise QlabOSError(f"app {app_id} is already running on {self.node_name}; stop it first")
+        if not 0 <= max_qubits <= MAX_APP_QUBITS:
+            raise QlabOSError(f"max_qubits must be in 0..{MAX_APP_QUBITS}, got {max_qubits}")
+        qubit_map = self.qmm.register(app_id, max_qubits)
+        process = Process(pid=app_id, max_qubits=max_qubits, qubit_map=qubit_map, state=ProcessState.READY)
+        self.processes[app_id] = process
+        return process
+
+    def open_epr_socket(self, app_id: int, epr_socket_id: int, remote_node_id: int, remote_epr_socket_id: int,
+                        min_fidelity: int = 100) -> None:
+        process = self._process(app_id)
+        process.epr_sockets[epr_socket_id] = EPRSocketInfo(epr_socket_id, remote_node_id, remote_epr_socket_id,
+                                                           min_fidelity)
+
+    def run_subroutine(self, subroutine: Subroutine, app_id: int | None = None) -> SubroutineResult:
+        """Run a subroutine of a running app to its end. Raises SubroutineError; the app then has failed."""
+        pid = subroutine.app_id if app_id is None else app_id
+        process = self._process(pid)
+        if process.state is ProcessState.FAILED:
+            raise SubroutineError(f"the app failed earlier ({process.error}); stop it and start it again",
+                                  app_id=pid)
+        process.state = ProcessState.RUNNING
+        try:
+            result = self.executor.run(process, subroutine)
+        except SubroutineError as exc:
+            self._fail(process, str(exc))
+            raise
+        process.state = ProcessState.READY
+        process.subroutines_run += 1
+        return result
+
+    def stop_app(self, app_id: int) -> list[int]:
+        """Stop an app: free its qubits and memory. Returns the physical qubits that were freed."""
+        process = self._process(app_id)
+        freed = self.qmm.unregister(app_id)
+        process.state = ProcessState.DONE if process.state is not ProcessState.FAILED else ProcessState.FAILED
+        del self.processes[app_id]
+        return freed
+
+    def _fail(self, process: Process, error: str) -> None:
+        process.state = ProcessState.FAILED
+        process.error = error
+        freed = self.qmm.unregister(process.pid)
+        self.qmm.register(process.pid, 0)  # keep an empty unit module so STOP_APP still works
+        process.qubit_map = {}
+        self.log.warning("app %d failed: %s (freed physical qubits %s)", process.pid, error, freed)
+
+    def _process(self, app_id: int) -> Process:
+        try:
+            return self.processes[app_id]
+        except KeyError:
+            running = ", ".join(map(str, sorted(self.processes))) or "none"
+            raise UnknownAppError(f"no app {app_id} on {self.node_name} (running apps: {running})") from None
+
+    # --- netqasm messages --------------------------------------------------------------------------------
+    def handle_message(self, raw: bytes) -> list[Reply]:
+        """Handle one serialized host message; return the replies in order. Never raises for bad input."""
+        self._messages_handled += 1
+        msg_id = self._messages_handled - 1
+        try:
+            msg = deserialize_host_msg(raw)
+        except Exception as exc:
+            return [ErrorReply(None, ErrorCode.GENERAL, f"cannot decode host message: {exc or type(exc).__name__}")]
+        try:
+            return self._dispatch(msg) + [MsgDoneMessage(msg_id)]
+        except DeviceFullError as exc:
+            return [ErrorReply(_app_of(msg), ErrorCode.NO_QUBIT, str(exc))]
+        except UnsupportedInstructionError as exc:
+            return [ErrorReply(_app_of(msg), ErrorCode.UNSUPP, str(exc))]
+        except SubroutineError as exc:
+            code = ErrorCode.NO_QUBIT if isinstance(exc.__cause__, DeviceFullError) else ErrorCode.GENERAL
+            if isinstance(exc.__cause__, UnsupportedInstructionError):
+                code = ErrorCode.UNSUPP
+            return [ErrorReply(_app_of(msg), code, str(exc))]
+        except QlabOSError as exc:
+            return [ErrorReply(_app_of(msg), ErrorCode.GENERAL, str(exc))]
+
+    def _dispatch(self, msg: Any) -> list[Reply]:
+        if isinstance(msg, InitNewAppMessage):
+            self.init_app(msg.app_id, msg.max_qubits)
+            return []
+        if isinstance(msg, OpenEPRSocketMessage):
+            self.open_epr_socket(msg.app_id, msg.epr_socket_id, msg.remote_node_id, msg.remote_epr_socket_id,
+                                 msg.min_fidelity)
+            return []
+        if isinstance(msg, SubroutineMessage):
+            subroutine = decode_binary(msg.subroutine, self.flavour)
+            result = self.run_subroutine(subroutine)
+            return result_messages(result)
+        if isinstance(msg, StopAppMessage):
+            self.stop_app(msg.app_id)
+            return []
+        if isinstance(msg, SignalMessage):
+            return []
+        raise DecodeError(f"unexpected host message type {getattr(msg, 'type', '?')}")
+
+
+def result_messages(result: SubroutineResult) -> list[Reply]:
+    """RET_REG / RET_ARR messages for what a subroutine returned, in netqasm's encoding."""
+    replies: list[Reply] = [ReturnRegMessage(Register.from_str(name).cstruct, value)
+                            for name, value in result.registers.items()]
+    replies += [ReturnArrayMessage(addr, values) for addr, values in result.arrays.items()]
+    return replies
+
+
+def _app_of(msg: Any) -> int | None:
+    app_id = getattr(msg, "app_id", None)
+    if isinstance(msg, SubroutineMessage):
+        try:
+            app_id = int.from_bytes(msg.subroutine[2:4], "little")
+        except Exception:
+            app_id = None
+    return app_id if isinstance(app_id, int) else None
+
