@@ -8,10 +8,12 @@ import re
 
 from netqasm.lang.encoding import COMMAND_BYTES, METADATA_BYTES
 from netqasm.lang.instr.flavour import Flavour, NVFlavour, TrappedIonFlavour, VanillaFlavour
+from netqasm.lang.operand import Address, ArrayEntry, ArraySlice, Immediate, Register
 from netqasm.lang.parsing import deserialize, parse_text_subroutine
 from netqasm.lang.subroutine import Subroutine
 
 from qlab_os.errors import DecodeError
+from qlab_os.qnpu.process import REGISTERS_PER_GROUP
 
 FLAVOURS: dict[str, Flavour] = {
     "vanilla": VanillaFlavour(),
@@ -34,13 +36,47 @@ def parse_text(text: str, flavour: str | None = None) -> Subroutine:
     (mnemonics that differ between flavours decide)."""
     names = [flavour] if flavour is not None else list(FLAVOURS)
     for name in names:
+        fl = flavour_by_name(name)
         try:
-            return parse_text_subroutine(text, flavour=flavour_by_name(name))
-        except DecodeError:
-            raise
+            sub = parse_text_subroutine(text, flavour=fl)
         except Exception:  # netqasm raises KeyError/ValueError/AssertionError/IndexError on bad text
             continue
+        if sub.app_id is None:
+            sub.app_id = 0  # no '# APPID' line: the app the subroutine is run for decides
+        if sub.netqasm_version is None:
+            sub.netqasm_version = (1, 0)  # no '# NETQASM' line
+        validate(sub)
+        return sub
     raise DecodeError(_diagnose_text(text, names))
+
+
+def validate(sub: Subroutine) -> None:
+    """Checks netqasm's parser leaves out: register indices (0..15), array addresses, immediates (32-bit)."""
+    for line, instr in enumerate(sub.instructions):
+        for op in instr.operands:
+            for reg in _registers_in(op):
+                if not 0 <= reg.index < REGISTERS_PER_GROUP:
+                    raise DecodeError(f"instruction {line} ({instr.mnemonic}): register {reg.name.name}{reg.index} "
+                                      f"does not exist (indices 0..{REGISTERS_PER_GROUP - 1})")
+            if isinstance(op, Immediate) and not _I32_MIN <= op.value <= _I32_MAX:
+                raise DecodeError(f"instruction {line} ({instr.mnemonic}): immediate {op.value} does not fit "
+                                  "in 32 bits")
+            address = op.address if isinstance(op, (ArrayEntry, ArraySlice)) else op
+            if isinstance(address, Address) and not (isinstance(address.address, int) and address.address >= 0):
+                raise DecodeError(f"instruction {line} ({instr.mnemonic}): bad array address {address}")
+
+
+_I32_MIN, _I32_MAX = -(2**31), 2**31 - 1
+
+
+def _registers_in(op: object) -> list[Register]:
+    if isinstance(op, Register):
+        return [op]
+    if isinstance(op, ArrayEntry):
+        return [op.index] if isinstance(op.index, Register) else []
+    if isinstance(op, ArraySlice):
+        return [b for b in (op.start, op.stop) if isinstance(b, Register)]
+    return []
 
 
 def _diagnose_text(text: str, flavours: list[str]) -> str:
@@ -89,9 +125,11 @@ def decode_binary(raw: bytes, flavour: str = "vanilla") -> Subroutine:
             name = fl.id_map[cmd[0]].mnemonic
             raise DecodeError(f"instruction {i} ({name}): malformed operands: {exc or type(exc).__name__}") from exc
     try:
-        return deserialize(raw, flavour=fl)
+        sub = deserialize(raw, flavour=fl)
     except Exception as exc:
         raise DecodeError(f"cannot decode binary subroutine: {exc or type(exc).__name__}") from exc
+    validate(sub)
+    return sub
 
 
 def load_subroutine(data: bytes, flavour: str | None = None) -> Subroutine:
