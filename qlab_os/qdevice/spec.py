@@ -5,17 +5,19 @@ YAML layout (see ``qdrivers/sim/specs/*.yaml`` and docs/configuration.md)::
 
     name: sim-nv
     qubits:                      # physical qubits, index = position in this list
-      - {name: electron, communication: true, t1_ns: 3.6e12, t2_ns: 1.46e9}
-      - {name: carbon1, t1_ns: 3.6e13, t2_ns: 1.0e9}
+      - {name: electron, communication: true, t1_ns: 3.6e+12, t2_ns: 1.46e+9}
+      - {name: carbon1, t1_ns: 3.6e+13, t2_ns: 1.0e+9}
     readout: {p_flip_0: 0.05, p_flip_1: 0.005}   # P(read 1 | 0), P(read 0 | 1)
     native:
       - {op: rot, axes: [x, y, z], qubits: [0], duration_ns: 5, depolarising_prob: 0.0}
-      - {op: crot, axes: [x, y], pairs: [[0, 1]], duration_ns: 5.0e5, depolarising_prob: 0.02}
-      - {op: rot, axes: [x, y], addressing: global, duration_ns: 1.0e4}
+      - {op: crot, axes: [x, y], pairs: [[0, 1]], duration_ns: 5.0e+5, depolarising_prob: 0.02}
+      - {op: rot, axes: [x, y], addressing: global, duration_ns: 1.0e+4}
 
 ``qubits`` on a one-qubit entry defaults to every qubit; ``pairs`` on a two-qubit entry to every ordered
 pair. ``addressing: global`` means the instruction acts on all qubits of the device at once (a global beam).
-A ``t1_ns``/``t2_ns`` of ``.inf`` or missing means no decay.
+A ``t1_ns``/``t2_ns`` of ``.inf`` or missing means no decay. Every qubit needs a native ``init``; ``meas``
+is needed on at least one qubit (qubits without it, like NV carbons, are read out through one that has it).
+PyYAML reads a float only with a dot and a signed exponent: write ``1.0e-3`` and ``3.6e+12``, not ``3.6e12``.
 """
 
 from __future__ import annotations
@@ -168,10 +170,14 @@ def parse_spec(data: Any, source: str = "<spec>") -> QDeviceSpec:
         name=name, qubits=qubits, natives=natives, readout_p_flip_0=p0, readout_p_flip_1=p1,
         description=str(data.get("description", "")),
     )
+    everything = tuple(range(n))
     for q in qubits:
-        for op in (PhysicalOp.INIT, PhysicalOp.MEAS):
-            if not (spec.supports(op, (q.index,)) or spec.supports(op, tuple(range(n)))):
-                raise ConfigError(source, "native", f"qubit {q.index} ({q.name}) has no native '{op.value}'")
+        if not (spec.supports(PhysicalOp.INIT, (q.index,)) or spec.supports(PhysicalOp.INIT, everything)):
+            raise ConfigError(source, "native", f"qubit {q.index} ({q.name}) has no native 'init'")
+    # A qubit without its own MEAS (an NV carbon) is read out through one that has it (the translator swaps).
+    if not (spec.supports(PhysicalOp.MEAS, everything)
+            or any(spec.supports(PhysicalOp.MEAS, (q.index,)) for q in qubits)):
+        raise ConfigError(source, "native", "the device has no native 'meas' on any qubit")
     return spec
 
 

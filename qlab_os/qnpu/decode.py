@@ -7,6 +7,7 @@ from __future__ import annotations
 import re
 
 from netqasm.lang.encoding import COMMAND_BYTES, METADATA_BYTES
+from netqasm.lang.version import NETQASM_VERSION
 from netqasm.lang.instr.flavour import Flavour, NVFlavour, TrappedIonFlavour, VanillaFlavour
 from netqasm.lang.operand import Address, ArrayEntry, ArraySlice, Immediate, Register
 from netqasm.lang.parsing import deserialize, parse_text_subroutine
@@ -43,8 +44,8 @@ def parse_text(text: str, flavour: str | None = None) -> Subroutine:
             continue
         if sub.app_id is None:
             sub.app_id = 0  # no '# APPID' line: the app the subroutine is run for decides
-        if sub.netqasm_version is None:
-            sub.netqasm_version = (1, 0)  # no '# NETQASM' line
+        if sub.netqasm_version is None:  # no '# NETQASM' line; netqasm offers no setter
+            sub = Subroutine(instructions=sub.instructions, netqasm_version=NETQASM_VERSION, app_id=sub.app_id)
         validate(sub)
         return sub
     raise DecodeError(_diagnose_text(text, names))
