@@ -90,8 +90,7 @@ def _exec(args: argparse.Namespace) -> int:
         instruction_budget=args.max_instructions or DEFAULT_INSTRUCTION_BUDGET,
     )
     if args.json:
-        payload = report.to_json() if args.shots is None else {"shots": [r.to_json() for r in report.results]}
-        print(json.dumps(payload))
+        print(json.dumps(report.to_json(shots=args.shots is not None)))
     elif args.shots is None:
         print(format_single(report))
     else:

@@ -7,7 +7,7 @@ virtual clock and one seeded RNG for the whole run, so the same seed always prin
 from __future__ import annotations
 
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from netqasm.lang.subroutine import Subroutine
 
@@ -27,10 +27,10 @@ class ExecReport:
     instructions: int
     physical_instructions: int
     num_qubits: int
-    extra: dict[str, object] = field(default_factory=dict)
 
-    def to_json(self) -> dict[str, object]:
-        if len(self.results) == 1 and not self.extra.get("shots_requested"):
+    def to_json(self, shots: bool) -> dict[str, object]:
+        """``--json`` output: one result object, or ``{"shots": [...]}`` when shots were asked for."""
+        if not shots:
             return dict(self.results[0].to_json())
         return {"shots": [r.to_json() for r in self.results]}
 
@@ -59,7 +59,7 @@ def run_shots(subroutine: Subroutine, *, device: str, shots: int = 1, seed: int 
     stats = qnpu.executor.stats
     return ExecReport(device=device, seed=seed, results=results, device_time_ns=clock.now_ns(),
                       instructions=stats.instructions, physical_instructions=stats.physical_instructions,
-                      num_qubits=driver.spec.num_qubits, extra={"shots_requested": shots > 1})
+                      num_qubits=driver.spec.num_qubits)
 
 
 def format_single(report: ExecReport) -> str:
