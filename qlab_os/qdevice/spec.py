@@ -259,7 +259,7 @@ def _parse_native(i: int, raw: Any, n: int, source: str) -> NativeGateSpec:
             if not isinstance(raw_q, list) or not all(isinstance(x, int) and 0 <= x < n for x in raw_q):
                 raise ConfigError(source, key + ".qubits", f"expected a list of qubit indices in 0..{n - 1}")
             qubits = frozenset(raw_q)
-    return NativeGateSpec(op=op, duration_ns=int(round(duration)), depolarising_prob=depol, axes=axes,
+    return NativeGateSpec(op=op, duration_ns=round(duration), depolarising_prob=depol, axes=axes,
                           qubits=qubits, pairs=pairs, global_=addressing == "global")
 
 

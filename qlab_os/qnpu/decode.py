@@ -7,11 +7,11 @@ from __future__ import annotations
 import re
 
 from netqasm.lang.encoding import COMMAND_BYTES, METADATA_BYTES
-from netqasm.lang.version import NETQASM_VERSION
 from netqasm.lang.instr.flavour import Flavour, NVFlavour, TrappedIonFlavour, VanillaFlavour
 from netqasm.lang.operand import Address, ArrayEntry, ArraySlice, Immediate, Register
 from netqasm.lang.parsing import deserialize, parse_text_subroutine
 from netqasm.lang.subroutine import Subroutine
+from netqasm.lang.version import NETQASM_VERSION
 
 from qlab_os.errors import DecodeError
 from qlab_os.qnpu.process import REGISTERS_PER_GROUP

@@ -213,4 +213,4 @@ def _text(instr: NetQASMInstruction) -> str:
     try:
         return str(instr)
     except Exception:  # a malformed instruction must not hide the real error
-        return instr.mnemonic
+        return str(instr.mnemonic)

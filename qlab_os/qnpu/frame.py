@@ -28,7 +28,7 @@ class UndefinedValueError(QlabOSError):
     """An instruction read a register or array entry that holds no value."""
 
 
-class Blocked(Exception):  # noqa: N818 - a control-flow signal, not an error
+class Blocked(Exception):
     """Raised by a wait instruction whose entries are not all defined yet."""
 
     def __init__(self, pc: int, what: str) -> None:

@@ -138,7 +138,7 @@ def _modular(sign: int) -> Callable[[Frame, Any, int], Op]:
 
 
 def c_jmp(frame: Frame, instr: core.JmpInstruction, pc: int) -> Op:
-    target = instr.line.value
+    target: int = instr.line.value
 
     def op() -> int:
         return target

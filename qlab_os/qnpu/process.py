@@ -18,7 +18,7 @@ NUM_REGISTERS = REGISTERS_PER_GROUP * len(RegisterName)
 
 def register_slot(group: RegisterName, index: int) -> int:
     """Position of a register in the flat register file of a process."""
-    return group.value * REGISTERS_PER_GROUP + index
+    return int(group.value) * REGISTERS_PER_GROUP + index
 
 
 def register_name(slot: int) -> str:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeAlias
 
 from netqasm.backend.messages import (
     ErrorCode,
@@ -60,7 +60,7 @@ class ErrorReply:
         return bytes(ErrorMessage(self.code))
 
 
-Reply = ReturnRegMessage | ReturnArrayMessage | MsgDoneMessage | ErrorReply
+Reply: TypeAlias = "ReturnRegMessage | ReturnArrayMessage | MsgDoneMessage | ErrorReply"
 
 
 class QNPU:
@@ -156,7 +156,7 @@ class QNPU:
         except Exception as exc:
             return [ErrorReply(None, ErrorCode.GENERAL, f"cannot decode host message: {exc or type(exc).__name__}")]
         try:
-            return self._dispatch(msg) + [MsgDoneMessage(msg_id)]
+            return [*self._dispatch(msg), MsgDoneMessage(msg_id)]
         except DeviceFullError as exc:
             return [ErrorReply(_app_of(msg), ErrorCode.NO_QUBIT, str(exc))]
         except UnsupportedInstructionError as exc:

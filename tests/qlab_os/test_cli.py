@@ -62,7 +62,11 @@ def test_histogram_output(capsys, bell):
         ("set Q0 0\nh Q0\n", [], "virtual qubit 0 (in Q0) is not allocated"),
         ("LOOP:\njmp LOOP\n", ["--max-instructions", "1000"], "endless loop"),
         ("set R0 1\n", ["--device", "sim-quantum-toaster"], "unknown device 'sim-quantum-toaster'; known devices:"),
-        ("".join(f"set Q0 {i}\nqalloc Q0\n" for i in range(9)), ["--device", "sim-ion", "--max-qubits", "9"], "all 3 physical qubits of the device are in use"),
+        (
+            "".join(f"set Q0 {i}\nqalloc Q0\n" for i in range(9)),
+            ["--device", "sim-ion", "--max-qubits", "9"],
+            "all 3 physical qubits of the device are in use",
+        ),
     ],
 )
 def test_errors_are_one_clear_line_and_nonzero(capsys, tmp_path, content, args, message):

@@ -88,7 +88,7 @@ def test_random_vanilla_circuits_reach_the_oracle_state(device, seed):
 
 
 @pytest.mark.parametrize("device", DEVICES)
-@pytest.mark.parametrize("gate", ONE_QUBIT + ["cnot", "cphase", "swp", "mov"])
+@pytest.mark.parametrize("gate", [*ONE_QUBIT, "cnot", "cphase", "swp", "mov"])
 def test_every_vanilla_gate_alone(device, gate):
     n = 2
     prep = ["h Q0", "rot_y Q1 3 3", "rot_z Q0 1 3"]  # a generic, entangling-ready input state
@@ -127,7 +127,7 @@ def test_rotation_statistics_follow_theory(device):
     shots = 2000
     node = _node(device, seed=11)
     ones = 0
-    for shot in range(shots):
+    for _shot in range(shots):
         node.init_app(1, 1)
         r = node.run_subroutine(parse_text("# APPID 1\nset Q0 0\nqalloc Q0\ninit Q0\nrot_x Q0 3 3\nmeas Q0 M0\n"
                                            "ret_reg M0\n"))

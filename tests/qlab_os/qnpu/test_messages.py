@@ -12,7 +12,6 @@ from netqasm.backend.messages import (
     SubroutineMessage,
     deserialize_return_msg,
 )
-
 from netqasm.lang.encoding import OptionalInt
 
 from qlab_os.qnpu.decode import parse_text
