@@ -37,7 +37,8 @@ class NullQDriver(QDriver):
     def __init__(self, spec: QDeviceSpec | None = None) -> None:
         self._spec = spec or null_spec()
         self.executed = 0
-        self._zero = {op: PhysicalResponse(duration_ns=self._duration(op)) for op in PhysicalOp}
+        # keyed by the op's string value: hashing a str is cheaper than hashing an Enum member
+        self._responses = {op.value: PhysicalResponse(duration_ns=self._duration(op)) for op in PhysicalOp}
 
     def _duration(self, op: PhysicalOp) -> int:
         gates = [g for g in self._spec.natives if g.op is op]
@@ -59,10 +60,11 @@ class NullQDriver(QDriver):
 
     def execute(self, instruction: PhysicalInstruction) -> PhysicalResponse:
         self.executed += 1
-        if instruction.op is PhysicalOp.MEAS:
-            return PhysicalResponse(duration_ns=self._zero[PhysicalOp.MEAS].duration_ns,
+        op = instruction.op
+        if op is PhysicalOp.MEAS:
+            return PhysicalResponse(duration_ns=self._responses["meas"].duration_ns,
                                     outcomes=(0,) * len(instruction.qubits))
-        return self._zero[instruction.op]
+        return self._responses[op.value]
 
     def reset(self) -> None:
         self.executed = 0

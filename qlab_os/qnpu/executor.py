@@ -131,7 +131,8 @@ class Executor:
                                       app_id=process.pid, line=pc, instruction=_text(instr))
             try:
                 ops.append(handler(frame, instr, pc))
-            except QlabOSError as exc:
+            except (QlabOSError, ValueError, TypeError, AttributeError, OverflowError) as exc:
+                # malformed operands of an instruction built by hand or decoded from odd input
                 raise SubroutineError(_reason(exc), app_id=process.pid, line=pc, instruction=_text(instr)) from exc
         n = len(ops)
         for pc, instr in enumerate(subroutine.instructions):
@@ -183,7 +184,7 @@ class Executor:
         instr = ex.subroutine.instructions[pc] if 0 <= pc < len(ex.subroutine.instructions) else None
         if isinstance(exc, SubroutineError):
             reason = exc.reason
-        elif isinstance(exc, (QlabOSError, IndexError, ValueError)):
+        elif isinstance(exc, (QlabOSError, IndexError, ValueError, OverflowError)):
             reason = _reason(exc)
         elif isinstance(exc, TypeError) and instr is not None:
             unset = [register_name(slot(op)) for op in _registers_read(instr)
@@ -200,8 +201,12 @@ class Executor:
 
 
 def _registers_read(instr: NetQASMInstruction) -> list[Register]:
-    written = set(instr.writes_to()) if hasattr(instr, "writes_to") else set()
-    return [op for op in instr.operands if isinstance(op, Register) and op not in written]
+    """Register operands the instruction reads: all of them, less one occurrence of each it writes."""
+    regs = [op for op in instr.operands if isinstance(op, Register)]
+    for written in instr.writes_to() if hasattr(instr, "writes_to") else []:
+        if written in regs:
+            regs.remove(written)
+    return regs
 
 
 def _reason(exc: BaseException) -> str:

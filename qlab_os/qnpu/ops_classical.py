@@ -16,8 +16,17 @@ from netqasm.lang.operand import ArrayEntry, ArraySlice, Register
 from qlab_os.qnpu.frame import Blocked, Frame, Op, UndefinedValueError, slot
 from qlab_os.qnpu.process import register_name
 
+REGISTER_MIN, REGISTER_MAX = -(2**31), 2**31 - 1
+"""netqasm registers are 32-bit signed integers; a result outside is an overflow error (as netqasm raises on
+hardware), which also keeps one app from growing huge integers until the node stalls."""
+
 MAX_ARRAY_LENGTH = 1 << 20
 """Largest array one ``array`` instruction may create (netqasm addresses are 32-bit; memory is not)."""
+
+
+def _overflow(name: str, value: int) -> OverflowError:
+    digits = str(value) if abs(value) < 10**30 else f"about 2**{value.bit_length()}"
+    return OverflowError(f"result {digits} does not fit in 32-bit register {name}")
 
 
 def _undef(what: str) -> UndefinedValueError:
@@ -80,9 +89,13 @@ def _binary(fn: Callable[[int, int], int]) -> Callable[[Frame, Any, int], Op]:
     def compile_(frame: Frame, instr: Any, pc: int) -> Op:
         R = frame.regs
         o, a, b, nxt = slot(instr.regout), slot(instr.regin0), slot(instr.regin1), pc + 1
+        name = register_name(o)
 
         def op() -> int:
-            R[o] = fn(R[a], R[b])  # type: ignore[arg-type]  # None -> TypeError, diagnosed by the executor
+            v = fn(R[a], R[b])  # type: ignore[arg-type]  # None -> TypeError, diagnosed by the executor
+            if not REGISTER_MIN <= v <= REGISTER_MAX:
+                raise _overflow(name, v)
+            R[o] = v
             return nxt
 
         return op
@@ -110,9 +123,13 @@ def _c_add(frame: Frame, instr: core.AddInstruction, pc: int) -> Op:
     # add is the hottest instruction in loops; give it its own closure without the fn indirection
     R = frame.regs
     o, a, b, nxt = slot(instr.regout), slot(instr.regin0), slot(instr.regin1), pc + 1
+    name = register_name(o)
 
     def op() -> int:
-        R[o] = R[a] + R[b]  # type: ignore[operator]
+        v = R[a] + R[b]  # type: ignore[operator]
+        if not REGISTER_MIN <= v <= REGISTER_MAX:
+            raise _overflow(name, v)
+        R[o] = v
         return nxt
 
     return op

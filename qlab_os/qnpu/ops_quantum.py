@@ -27,11 +27,16 @@ from qlab_os.qnpu.frame import Frame, Op, UndefinedValueError, slot
 from qlab_os.qnpu.gates import Gate
 from qlab_os.qnpu.process import register_name
 
+MAX_ANGLE_DENOM = 255
+"""The binary encoding carries the denominator exponent in one byte."""
+
 
 def angle_rad(num: Any, denom: Any) -> float:
     """netqasm angle ``num * pi / 2**denom`` from immediate operands."""
     if not isinstance(num, Immediate) or not isinstance(denom, Immediate):
         raise SubroutineError("rotation angles must be immediates (templates must be filled in before sending)")
+    if not 0 <= denom.value <= MAX_ANGLE_DENOM:
+        raise SubroutineError(f"angle denominator exponent {denom.value} is out of range 0..{MAX_ANGLE_DENOM}")
     return float(num.value * math.pi / 2**denom.value)
 
 
@@ -140,9 +145,14 @@ def c_one_qubit(frame: Frame, instr: Any, pc: int) -> Op:
     angle = angle_rad(instr.angle_num, instr.angle_denom) if gate in (Gate.ROT_X, Gate.ROT_Y, Gate.ROT_Z) else 0.0
     q, nxt = _qubit_getter(frame, instr.reg if hasattr(instr, "reg") else instr.qreg), pc + 1
     run, translate = frame.executor.run_physical, frame.executor.translator.gate
+    plans: dict[int, tuple[PhysicalInstruction, ...]] = {}  # per physical qubit: skips hashing Gate enums
 
     def op() -> int:
-        run(translate(gate, (q(),), angle))
+        p = q()
+        plan = plans.get(p)
+        if plan is None:
+            plan = plans[p] = translate(gate, (p,), angle)
+        run(plan)
         return nxt
 
     return op
@@ -165,9 +175,14 @@ def c_two_qubit(frame: Frame, instr: Any, pc: int) -> Op:
     angle = angle_rad(instr.angle_num, instr.angle_denom) if gate in (Gate.CROT_X, Gate.CROT_Y) else 0.0
     pair, nxt = _pair(frame, instr.reg0, instr.reg1), pc + 1
     run, translate = frame.executor.run_physical, frame.executor.translator.gate
+    plans: dict[tuple[int, int], tuple[PhysicalInstruction, ...]] = {}
 
     def op() -> int:
-        run(translate(gate, pair(), angle))
+        qs = pair()
+        plan = plans.get(qs)
+        if plan is None:
+            plan = plans[qs] = translate(gate, qs, angle)
+        run(plan)
         return nxt
 
     return op

@@ -131,3 +131,32 @@ def test_jump_target_outside_subroutine_is_rejected_before_running(node):
     sub = Subroutine(instructions=[core.JmpInstruction(imm=Immediate(99))], app_id=0)
     with pytest.raises(SubroutineError, match="jump target 99 is outside"):
         node.qnpu.run_subroutine(sub)
+
+
+@pytest.mark.parametrize(
+    ("body", "pattern"),
+    [
+        ("set R0 2147483647\nset R1 1\nadd R2 R0 R1\n", r"result 2147483648 does not fit in 32-bit register R2"),
+        ("set R0 65536\nmul R0 R0 R0\n", r"does not fit in 32-bit register R0"),
+        ("set R0 -2147483648\nset R1 1\nsub R2 R0 R1\n", r"does not fit"),
+    ],
+)
+def test_register_overflow_is_an_error(node, body, pattern):
+    with pytest.raises(SubroutineError, match=pattern):
+        node.run(body)
+
+
+def test_squaring_loop_stops_at_overflow_not_after_minutes(node):
+    with pytest.raises(SubroutineError, match="does not fit"):
+        node.run("set R0 3\nLOOP:\nmul R0 R0 R0\njmp LOOP\n")
+
+
+def test_register_that_is_read_and_written_is_named_when_unset(node):
+    with pytest.raises(SubroutineError, match="register R1 has no value"):
+        node.run("set Q0 1\nmul R1 R1 Q0\n")
+
+
+@pytest.mark.parametrize("denom", [-1, 256, 2000])
+def test_rotation_denominator_out_of_range(node, denom):
+    with pytest.raises(SubroutineError, match=f"angle denominator exponent {denom} is out of range 0..255"):
+        node.run(f"set Q0 0\nqalloc Q0\nrot_x Q0 1 {denom}\n")
