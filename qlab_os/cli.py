@@ -42,7 +42,7 @@ def _parser() -> argparse.ArgumentParser:
     sub.add_parser("devices", help="list the devices of the installed QDrivers")
 
     demo = sub.add_parser("demo", help="run the demonstration subroutine on every simulated device")
-    demo.add_argument("--shots", type=int, default=2000)
+    demo.add_argument("--shots", type=int, default=1000)
     demo.add_argument("--seed", type=int, default=2025)
     return p
 

@@ -46,7 +46,7 @@ def example_text() -> str:
     return resources.files("qlab_os.examples").joinpath(EXAMPLE).read_text(encoding="utf-8")
 
 
-def run_demo(shots: int = 2000, seed: int = 2025) -> str:
+def run_demo(shots: int = 1000, seed: int = 2025) -> str:
     sub = parse_text(example_text())
     devices = sorted(d for d in device_names() if d.startswith("sim-"))
     reports: dict[tuple[str, bool], ExecReport] = {
