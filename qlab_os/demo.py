@@ -49,12 +49,15 @@ def example_text() -> str:
 def run_demo(shots: int = 1000, seed: int = 2025) -> str:
     sub = parse_text(example_text())
     devices = sorted(d for d in device_names() if d.startswith("sim-"))
+    # each device gets its own seed, so every column is an independent sample (with one seed, ideal devices
+    # would draw the same random numbers and print identical columns)
     reports: dict[tuple[str, bool], ExecReport] = {
-        (d, ideal): run_shots(sub, device=d, shots=shots, seed=seed, ideal=ideal) for d in devices
-        for ideal in (True, False)
+        (d, ideal): run_shots(sub, device=d, shots=shots, seed=seed + i, ideal=ideal)
+        for i, d in enumerate(devices) for ideal in (True, False)
     }
     sigma_note = "(+- one standard error of the mean over the shots)"
-    lines = [f"qlab-os demo: {EXAMPLE} on {', '.join(devices)}; {shots} shots each, seed {seed}", ""]
+    seeds = f"{seed}..{seed + len(devices) - 1}"
+    lines = [f"qlab-os demo: {EXAMPLE} on {', '.join(devices)}; {shots} shots each, seeds {seeds}", ""]
     for ideal in (True, False):
         lines.append("noise OFF (ideal devices): every column must match theory" if ideal
                      else "noise ON (each device's own durations, decoherence, gate and readout errors)")

@@ -27,6 +27,7 @@ from netqasm.backend.messages import (
 )
 from netqasm.lang.operand import Register
 from netqasm.lang.subroutine import Subroutine
+from netqasm.sdk.shared_memory import SharedMemoryManager
 
 from qlab_os.clock import Clock
 from qlab_os.errors import (
@@ -75,8 +76,13 @@ class QNPU:
         flavour: str = "vanilla",
         instruction_budget: int = DEFAULT_INSTRUCTION_BUDGET,
         network: NetworkStack | None = None,
+        shared_memory: bool = False,
     ) -> None:
+        """``shared_memory=True``: also write every result into netqasm's ``SharedMemoryManager`` under
+        (node_name, app_id), which is where netqasm SDK futures read them when host and QNPU share a process.
+        """
         self.node_name = node_name
+        self.shared_memory = shared_memory
         self.driver = driver
         self.spec = driver.spec
         self.clock = clock
@@ -98,6 +104,8 @@ class QNPU:
         qubit_map = self.qmm.register(app_id, max_qubits)
         process = Process(pid=app_id, max_qubits=max_qubits, qubit_map=qubit_map, state=ProcessState.READY)
         self.processes[app_id] = process
+        if self.shared_memory:
+            _reset_shared_memory(self.node_name, app_id)
         return process
 
     def open_epr_socket(self, app_id: int, epr_socket_id: int, remote_node_id: int, remote_epr_socket_id: int,
@@ -121,6 +129,8 @@ class QNPU:
             raise
         process.state = ProcessState.READY
         process.subroutines_run += 1
+        if self.shared_memory:
+            write_shared_memory(self.node_name, pid, result)
         return result
 
     def stop_app(self, app_id: int) -> list[int]:
@@ -187,6 +197,21 @@ class QNPU:
         if isinstance(msg, SignalMessage):
             return []
         raise DecodeError(f"unexpected host message type {getattr(msg, 'type', '?')}")
+
+
+def _reset_shared_memory(node_name: str, app_id: int) -> None:
+    memories = SharedMemoryManager._MEMORIES  # netqasm keeps them in a class dict and refuses re-creation
+    memories.pop((node_name, app_id), None)
+    SharedMemoryManager.create_shared_memory(node_name, key=app_id)
+
+
+def write_shared_memory(node_name: str, app_id: int, result: SubroutineResult) -> None:
+    """Put returned values where netqasm SDK futures look: ``SharedMemoryManager`` (node name, app id)."""
+    memory = SharedMemoryManager.get_shared_memory(node_name, key=app_id)
+    for name, value in result.registers.items():
+        memory.set_register(name, value)
+    for address, values in result.arrays.items():
+        memory.init_new_array(address, new_array=list(values))
 
 
 def result_messages(result: SubroutineResult) -> list[Reply]:

@@ -76,3 +76,24 @@ def test_duplicate_init_is_refused(node):
     node.qnpu.handle_message(bytes(InitNewAppMessage(app_id=1, max_qubits=1)))
     (err,) = node.qnpu.handle_message(bytes(InitNewAppMessage(app_id=1, max_qubits=1)))
     assert "already running" in err.text
+
+
+def test_results_land_in_netqasm_shared_memory_where_sdk_futures_read_them():
+    from netqasm.sdk.shared_memory import SharedMemoryManager
+
+    from qdrivers.null.driver import NullQDriver
+    from qlab_os.clock import VirtualClock
+    from qlab_os.qnpu.qnpu import QNPU
+
+    clock = VirtualClock()
+    qnpu = QNPU(NullQDriver(), clock, node_name="alice-test", shared_memory=True)
+    qnpu.handle_message(bytes(InitNewAppMessage(app_id=2, max_qubits=1)))
+    qnpu.handle_message(_sub("set R3 17\nret_reg R3\narray 2 @4\nset R0 1\nstore R3 @4[R0]\nret_arr @4\n",
+                             app_id=2))
+    memory = SharedMemoryManager.get_shared_memory("alice-test", key=2)
+    assert memory.get_register("R3") == 17
+    assert memory.get_array_part(4, slice(0, 2)) == [None, 17]
+    # a new app with the same id starts from an empty shared memory
+    qnpu.handle_message(bytes(StopAppMessage(app_id=2)))
+    qnpu.handle_message(bytes(InitNewAppMessage(app_id=2, max_qubits=1)))
+    assert SharedMemoryManager.get_shared_memory("alice-test", key=2).get_register("R3") is None
