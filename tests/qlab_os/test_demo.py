@@ -11,4 +11,4 @@ def test_demo_table():
     for st in STATISTICS:
         if st.theory == 1.0:  # deterministic in theory: every ideal device must show exactly 1.000
             row = next(line for line in ideal.splitlines() if line.strip().startswith(st.name))
-            assert row.count("1.000 +-0.000") == 4, row  # the theory column and three devices
+            assert row.count("1.000 +-0.000") == 3, row  # all three devices
