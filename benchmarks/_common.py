@@ -118,3 +118,14 @@ def print_table(headers: Sequence[str], rows: Sequence[Sequence[object]]) -> Non
 
 if __name__ == "__main__":  # `make bench` runs every benchmarks/*.py
     print("helpers of the other benchmarks; nothing to measure here")
+
+
+def gate_loop_text(app_id: int, passes: int, body: Sequence[str], epilogue: Sequence[str]) -> str:
+    """NetQASM text: allocate Q0 and Q1, then run ``body`` ``passes`` times in a beq/add/jmp loop.
+
+    Instructions executed: 9 before the loop, ``len(body) + 3`` per pass, the final beq, then ``epilogue``.
+    """
+    lines = [f"# NETQASM 1.0\n# APPID {app_id}", "set Q0 0", "set Q1 1", "qalloc Q0", "qalloc Q1", "init Q0",
+             "init Q1", "set R0 0", f"set R2 {passes}", "set R3 1", "LOOP:", "beq R0 R2 END", *body,
+             "add R0 R0 R3", "jmp LOOP", "END:", *epilogue]
+    return "\n".join(lines) + "\n"

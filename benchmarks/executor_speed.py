@@ -23,7 +23,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from _common import Rate, geometric_mean, print_table, si, time_repeats
+from _common import Rate, gate_loop_text, geometric_mean, print_table, si, time_repeats
 from netqasm.backend.executor import Executor as NetQASMExecutor
 from netqasm.lang.instr.core import RetArrInstruction, RetRegInstruction
 from netqasm.lang.subroutine import Subroutine
@@ -81,33 +81,8 @@ ret_arr @0
 
 
 def gate_loop(n: int) -> Case:
-    text = f"""# NETQASM 1.0
-# APPID {APP_ID}
-set Q0 0
-set Q1 1
-qalloc Q0
-qalloc Q1
-init Q0
-init Q1
-set R0 0
-set R2 {n}
-set R3 1
-LOOP:
-beq R0 R2 END
-x Q0
-h Q0
-y Q1
-z Q1
-cnot Q0 Q1
-add R0 R0 R3
-jmp LOOP
-END:
-meas Q0 M0
-qfree Q0
-qfree Q1
-ret_reg M0
-ret_reg R0
-"""
+    body = ["x Q0", "h Q0", "y Q1", "z Q1", "cnot Q0 Q1"]
+    text = gate_loop_text(APP_ID, n, body, ["meas Q0 M0", "qfree Q0", "qfree Q1", "ret_reg M0", "ret_reg R0"])
     # 9 before the loop, 8 per pass, the final beq, meas + 2 qfree + 2 returns
     return Case("gate loop (null device)", text, 2, 9 + 8 * n + 1 + 5, {"M0": 0, "R0": n})
 

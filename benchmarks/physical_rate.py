@@ -17,7 +17,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from _common import Rate, print_table, time_repeats
+from _common import Rate, gate_loop_text, print_table, time_repeats
 from netqasm.lang.subroutine import Subroutine
 
 from qdrivers.null.driver import NullQDriver
@@ -37,34 +37,9 @@ SIM_DEVICE = "sim-generic"
 
 
 def gate_loop(n: int) -> Subroutine:
-    return parse_text(f"""# NETQASM 1.0
-# APPID {APP_ID}
-set Q0 0
-set Q1 1
-qalloc Q0
-qalloc Q1
-init Q0
-init Q1
-set R0 0
-set R2 {n}
-set R3 1
-LOOP:
-beq R0 R2 END
-x Q0
-h Q0
-y Q1
-z Q1
-cnot Q0 Q1
-cnot Q1 Q0
-add R0 R0 R3
-jmp LOOP
-END:
-meas Q0 M0
-meas Q1 M1
-qfree Q0
-qfree Q1
-ret_reg R0
-""", "vanilla")
+    body = ["x Q0", "h Q0", "y Q1", "z Q1", "cnot Q0 Q1", "cnot Q1 Q0"]
+    epilogue = ["meas Q0 M0", "meas Q1 M1", "qfree Q0", "qfree Q1", "ret_reg R0"]
+    return parse_text(gate_loop_text(APP_ID, n, body, epilogue), "vanilla")
 
 
 @dataclass(frozen=True)
