@@ -107,6 +107,16 @@ class Executor:
             stats.physical_instructions += 1
             stats.device_busy_ns += d
 
+    def scrub(self, qubits: Iterable[int]) -> None:
+        """Re-initialise freed physical qubits, so the next owner can never read what the last one left
+        (and any entanglement with the last owner's other qubits is broken, as discarding a qubit does).
+        A device fault here is logged, not raised: freeing must always succeed."""
+        for q in qubits:
+            try:
+                self.run_physical(self.translator.init(q))
+            except QlabOSError as exc:
+                self.log.error("could not re-initialise freed qubit %d: %s", q, exc)
+
     def measure(self, qubit: int) -> int:
         """Measure one physical qubit in Z (routing it to a measurable qubit if the device needs that)."""
         pre, meas, post = self.translator.measure(qubit)

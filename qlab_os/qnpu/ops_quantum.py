@@ -116,14 +116,14 @@ def c_qalloc(frame: Frame, instr: core.QAllocInstruction, pc: int) -> Op:
 
 def c_qfree(frame: Frame, instr: core.QFreeInstruction, pc: int) -> Op:
     R, s, nxt = frame.regs, slot(instr.reg), pc + 1
-    free, pid = frame.executor.qmm.free, frame.process.pid
+    free, pid, scrub = frame.executor.qmm.free, frame.process.pid, frame.executor.scrub
     name = register_name(s)
 
     def op() -> int:
         v = R[s]
         if v is None:
             raise UndefinedValueError(f"qubit register {name} has no value (it was never set)")
-        free(pid, v)
+        scrub((free(pid, v),))
         return nxt
 
     return op

@@ -137,7 +137,9 @@ class QNPU:
         """Stop an app: free its qubits and memory. Returns the physical qubits that were freed."""
         process = self._process(app_id)
         freed = self.qmm.unregister(app_id)
-        process.state = ProcessState.DONE if process.state is not ProcessState.FAILED else ProcessState.FAILED
+        self.executor.scrub(freed)
+        if process.state is not ProcessState.FAILED:
+            process.state = ProcessState.DONE
         del self.processes[app_id]
         return freed
 
@@ -145,9 +147,10 @@ class QNPU:
         process.state = ProcessState.FAILED
         process.error = error
         freed = self.qmm.unregister(process.pid)
-        self.qmm.register(process.pid, 0)  # keep an empty unit module so STOP_APP still works
-        process.qubit_map = {}
-        self.log.warning("app %d failed: %s (freed physical qubits %s)", process.pid, error, freed)
+        self.executor.scrub(freed)
+        process.qubit_map = self.qmm.register(process.pid, 0)  # empty unit module: STOP_APP still works
+        # the caller gets the error itself; this is only the node's own record
+        self.log.info("app %d failed: %s (freed physical qubits %s)", process.pid, error, freed)
 
     def _process(self, app_id: int) -> Process:
         try:

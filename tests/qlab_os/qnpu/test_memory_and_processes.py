@@ -95,3 +95,58 @@ def test_two_qubit_gate_on_one_qubit_is_rejected(node):
 def test_qfree_of_unallocated_qubit(node):
     with pytest.raises(SubroutineError, match="not allocated, so it cannot be freed"):
         node.run("set Q0 1\nqfree Q0\n")
+
+
+# --- isolation of quantum state, on a physics-backed device ------------------------------------------------
+def _sim_node(device: str = "sim-generic"):
+    from qlab_os.clock import VirtualClock
+    from qlab_os.qdevice.registry import create_qdriver
+    from qlab_os.qnpu.qnpu import QNPU
+
+    clock = VirtualClock()
+    return QNPU(create_qdriver(device, clock=clock, seed=3, ideal=True), clock)
+
+
+def _run(qnpu, app_id, body):
+    from qlab_os.qnpu.decode import parse_text
+
+    return qnpu.run_subroutine(parse_text(f"# APPID {app_id}\n{body}"))
+
+
+@pytest.mark.parametrize("device", ["sim-generic", "sim-nv", "sim-ion"])
+@pytest.mark.parametrize("how", ["qfree", "stop_app", "failure"])
+def test_a_freed_qubit_carries_nothing_to_its_next_owner(device, how):
+    """The next app to get a physical qubit finds |0>, never the last owner's state (even without init)."""
+    qnpu = _sim_node(device)
+    qnpu.init_app(1, 2)
+    _run(qnpu, 1, "set Q0 0\nqalloc Q0\ninit Q0\nset Q1 1\nqalloc Q1\ninit Q1\nh Q0\ncnot Q0 Q1\n")
+    victim = qnpu.qmm.physical(1, 1)
+    if how == "qfree":
+        _run(qnpu, 1, "set Q1 1\nqfree Q1\n")
+    elif how == "stop_app":
+        qnpu.stop_app(1)
+    else:
+        with pytest.raises(SubroutineError):
+            _run(qnpu, 1, "set R0 1\nset R1 0\ndiv R2 R0 R1\n")
+    state = qnpu.driver.qubit_state((victim,))
+    assert state[0, 0].real == pytest.approx(1.0, abs=1e-12)  # scrubbed to |0>
+    qnpu.init_app(2, 5)
+    for shot in range(20):  # no init: what the new owner reads must be the scrubbed |0>, not a Bell half
+        r = _run(qnpu, 2, f"set Q0 {shot % 5}\nqalloc Q0\nmeas Q0 M0\nqfree Q0\nret_reg M0\n")
+        assert r.registers["M0"] == 0
+
+
+@pytest.mark.parametrize("device", ["sim-generic", "sim-nv", "sim-ion"])
+def test_another_app_working_leaves_a_bystander_state_untouched(device):
+    import numpy as np
+
+    qnpu = _sim_node(device)
+    qnpu.init_app(7, 1)
+    _run(qnpu, 7, "set Q0 0\nqalloc Q0\ninit Q0\nrot_y Q0 3 3\nrot_z Q0 5 3\n")
+    mine = qnpu.qmm.physical(7, 0)
+    before = qnpu.driver.qubit_state((mine,))
+    qnpu.init_app(8, 2)
+    _run(qnpu, 8, "set Q0 0\nqalloc Q0\nset Q1 1\nqalloc Q1\ninit Q0\ninit Q1\nh Q0\ncnot Q0 Q1\ncnot Q1 Q0\n"
+                  "meas Q0 M0\nqfree Q0\nqfree Q1\n")
+    qnpu.stop_app(8)
+    assert np.allclose(qnpu.driver.qubit_state((mine,)), before, atol=1e-12)
