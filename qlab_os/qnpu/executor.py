@@ -34,7 +34,11 @@ from qlab_os.qnpu.process import Process, SubroutineResult, register_name
 from qlab_os.qnpu.translator import Translator
 
 DEFAULT_INSTRUCTION_BUDGET = 10_000_000
-"""Most instructions one subroutine may run (stops endless loops); about 5 s of pure classical work."""
+"""Most instructions one subroutine may run (stops endless loops); about 2 s of pure classical work."""
+DEFAULT_DEVICE_TIME_BUDGET_NS = 60 * 10**9
+"""Most device time one subroutine may use: a minute (real subroutines take micro- to milliseconds). Under
+virtual time this is deterministic, and it stops an endless gate loop on a slow device (an NV carbon gate takes
+0.5 ms) long before the instruction budget would."""
 
 HANDLERS: dict[type, Callable[[Frame, Any, int], Op]] = {**CLASSICAL, **QUANTUM}
 """Dispatch table: netqasm instruction class -> compiler. A test checks every flavour is covered."""
@@ -68,6 +72,8 @@ class Execution:
     steps: int = 0
     blocked_on: str | None = None
     started_ns: int = 0
+    device_ns: int = 0
+    """Device time this subroutine has used so far."""
     finished: bool = field(default=False)
 
 
@@ -80,17 +86,22 @@ class Executor:
         clock: Clock,
         *,
         instruction_budget: int = DEFAULT_INSTRUCTION_BUDGET,
+        device_time_budget_ns: int = DEFAULT_DEVICE_TIME_BUDGET_NS,
         network: NetworkStack | None = None,
         log: logging.Logger | None = None,
     ) -> None:
         if instruction_budget < 1:
             raise ValueError(f"instruction_budget must be >= 1, got {instruction_budget}")
+        if device_time_budget_ns < 1:
+            raise ValueError(f"device_time_budget_ns must be >= 1, got {device_time_budget_ns}")
         self.driver = driver
         self.spec = driver.spec
         self.translator = translator
         self.qmm = qmm
         self.clock = clock
         self.instruction_budget = instruction_budget
+        self.device_time_budget_ns = device_time_budget_ns
+        self._busy_limit_ns: float = float("inf")  # set while a subroutine runs
         self.network = network
         self.log = log or logging.getLogger("qlab_os.qnpu.executor")
         self.stats = ExecutorStats()
@@ -106,6 +117,10 @@ class Executor:
             advance(d)
             stats.physical_instructions += 1
             stats.device_busy_ns += d
+        if stats.device_busy_ns > self._busy_limit_ns:
+            raise InstructionBudgetExceeded(
+                f"the subroutine used more than {self.device_time_budget_ns / 1e9:g} s of device time "
+                "without finishing; is there an endless loop?")
 
     def scrub(self, qubits: Iterable[int]) -> None:
         """Re-initialise freed physical qubits, so the next owner can never read what the last one left
@@ -161,6 +176,8 @@ class Executor:
         ops, pc, steps = ex.ops, ex.pc, ex.steps
         n, budget = len(ops), self.instruction_budget
         ex.blocked_on = None
+        busy_at_start = self.stats.device_busy_ns
+        self._busy_limit_ns = busy_at_start + self.device_time_budget_ns - ex.device_ns
         try:
             while pc < n:
                 pc = ops[pc]()
@@ -178,6 +195,8 @@ class Executor:
         finally:
             self.stats.instructions += steps - ex.steps
             ex.steps = steps
+            ex.device_ns += self.stats.device_busy_ns - busy_at_start
+            self._busy_limit_ns = float("inf")
         ex.pc, ex.finished = pc, True
         self.stats.subroutines += 1
         return True

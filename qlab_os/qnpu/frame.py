@@ -42,6 +42,8 @@ class Frame:
     process: Process
     executor: Executor
     result: SubroutineResult
+    array_entries_allocated: int = 0
+    """Array entries this subroutine has allocated so far (its share of allocation work is capped)."""
 
     @property
     def regs(self) -> list[int | None]:

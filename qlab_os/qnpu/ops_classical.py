@@ -13,6 +13,7 @@ from typing import Any
 from netqasm.lang.instr import core
 from netqasm.lang.operand import ArrayEntry, ArraySlice, Register
 
+from qlab_os.errors import InstructionBudgetExceeded, MemoryError_
 from qlab_os.qnpu.frame import Blocked, Frame, Op, UndefinedValueError, slot
 from qlab_os.qnpu.process import register_name
 
@@ -22,6 +23,10 @@ hardware), which also keeps one app from growing huge integers until the node st
 
 MAX_ARRAY_LENGTH = 1 << 20
 """Largest array one ``array`` instruction may create (netqasm addresses are 32-bit; memory is not)."""
+MAX_PROCESS_ARRAY_ENTRIES = 1 << 22
+"""Most array entries one process may hold at once (about 32 MiB of Python list slots)."""
+MAX_SUBROUTINE_ARRAY_ENTRIES = 1 << 24
+"""Most array entries one subroutine may allocate in all (stops a loop that re-creates a huge array)."""
 
 
 def _overflow(name: str, value: int) -> OverflowError:
@@ -237,6 +242,14 @@ def c_array(frame: Frame, instr: core.ArrayInstruction, pc: int) -> Op:
             raise _undef(f"size register {name}")
         if not 0 <= n <= MAX_ARRAY_LENGTH:
             raise ValueError(f"array length {n} is out of range 0..{MAX_ARRAY_LENGTH}")
+        live = sum(len(a) for a in arrays.values()) - len(arrays.get(address, ())) + n
+        if live > MAX_PROCESS_ARRAY_ENTRIES:
+            raise MemoryError_(f"the app's arrays would hold {live} entries; at most {MAX_PROCESS_ARRAY_ENTRIES}")
+        frame.array_entries_allocated += n
+        if frame.array_entries_allocated > MAX_SUBROUTINE_ARRAY_ENTRIES:
+            raise InstructionBudgetExceeded(
+                f"the subroutine allocated {frame.array_entries_allocated} array entries in all; at most "
+                f"{MAX_SUBROUTINE_ARRAY_ENTRIES} (is an 'array' instruction inside a loop?)")
         arrays[address] = [None] * n
         return nxt
 

@@ -40,7 +40,12 @@ from qlab_os.errors import (
 )
 from qlab_os.qdevice.driver import QDriver
 from qlab_os.qnpu.decode import decode_binary
-from qlab_os.qnpu.executor import DEFAULT_INSTRUCTION_BUDGET, Executor, NetworkStack
+from qlab_os.qnpu.executor import (
+    DEFAULT_DEVICE_TIME_BUDGET_NS,
+    DEFAULT_INSTRUCTION_BUDGET,
+    Executor,
+    NetworkStack,
+)
 from qlab_os.qnpu.memory import QuantumMemoryManager
 from qlab_os.qnpu.process import EPRSocketInfo, Process, ProcessState, SubroutineResult
 from qlab_os.qnpu.translator import Translator
@@ -75,6 +80,7 @@ class QNPU:
         node_name: str = "node",
         flavour: str = "vanilla",
         instruction_budget: int = DEFAULT_INSTRUCTION_BUDGET,
+        device_time_budget_ns: int = DEFAULT_DEVICE_TIME_BUDGET_NS,
         network: NetworkStack | None = None,
         shared_memory: bool = False,
     ) -> None:
@@ -91,7 +97,7 @@ class QNPU:
         self.qmm = QuantumMemoryManager(self.spec.num_qubits, self.spec.communication_qubits)
         self.translator = Translator(self.spec)
         self.executor = Executor(driver, self.translator, self.qmm, clock, instruction_budget=instruction_budget,
-                                 network=network, log=self.log)
+                                 device_time_budget_ns=device_time_budget_ns, network=network, log=self.log)
         self.processes: dict[int, Process] = {}
         self._messages_handled = 0
 

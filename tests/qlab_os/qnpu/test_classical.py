@@ -160,3 +160,32 @@ def test_register_that_is_read_and_written_is_named_when_unset(node):
 def test_rotation_denominator_out_of_range(node, denom):
     with pytest.raises(SubroutineError, match=f"angle denominator exponent {denom} is out of range 0..255"):
         node.run(f"set Q0 0\nqalloc Q0\nrot_x Q0 1 {denom}\n")
+
+
+def test_array_memory_of_one_app_is_capped(node):
+    from qlab_os.qnpu.ops_classical import MAX_ARRAY_LENGTH, MAX_PROCESS_ARRAY_ENTRIES
+
+    body = f"set R0 {MAX_ARRAY_LENGTH}\n" + "".join(f"array R0 @{i}\n" for i in range(5))
+    assert 4 * MAX_ARRAY_LENGTH == MAX_PROCESS_ARRAY_ENTRIES
+    with pytest.raises(SubroutineError, match=r"line 5.*would hold 5242880 entries; at most 4194304"):
+        node.run(body)
+
+
+def test_reallocating_a_huge_array_in_a_loop_is_stopped_early(node):
+    with pytest.raises(SubroutineError, match=r"allocated .* array entries in all.*inside a loop"):
+        node.run("set R0 1048576\nLOOP:\narray R0 @0\njmp LOOP\n")
+
+
+def test_endless_gate_loop_on_a_slow_device_is_stopped_by_device_time():
+    from qlab_os.clock import VirtualClock
+    from qlab_os.qdevice.registry import create_qdriver
+    from qlab_os.qnpu.decode import parse_text
+    from qlab_os.qnpu.qnpu import QNPU
+
+    clock = VirtualClock()
+    qnpu = QNPU(create_qdriver("sim-nv", clock=clock, seed=1), clock, device_time_budget_ns=10**9)
+    qnpu.init_app(0, 2)
+    with pytest.raises(SubroutineError, match=r"more than 1 s of device time"):
+        qnpu.run_subroutine(parse_text("set Q0 1\nqalloc Q0\ninit Q0\nLOOP:\nrot_x Q0 1 1\njmp LOOP\n"))
+    assert 10**9 <= clock.now_ns() < 10**9 + 10**6  # stopped right after crossing the budget
+    assert qnpu.qmm.free_count() == qnpu.spec.num_qubits
