@@ -8,13 +8,14 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 
 from qlab_os import __version__
-from qlab_os.errors import QlabOSError
+from qlab_os.errors import QlabOSError, SubroutineError
 
 EXIT_ERROR = 1
 EXIT_USAGE = 2
@@ -47,8 +48,25 @@ def _parser() -> argparse.ArgumentParser:
     return p
 
 
+def _configure_logging(debug: bool) -> None:
+    """Node log records go to stderr as single lines (tracebacks only with QLAB_OS_DEBUG)."""
+    class OneLine(logging.Formatter):
+        def format(self, record: logging.LogRecord) -> str:
+            if not debug:
+                record.exc_info, record.exc_text = None, None
+            return super().format(record)
+
+    handler = logging.StreamHandler()
+    handler.setFormatter(OneLine("qlab-os: %(levelname)s: %(message)s"))
+    root = logging.getLogger("qlab_os")
+    root.handlers[:] = [handler]
+    root.setLevel(logging.DEBUG if debug else logging.WARNING)
+    root.propagate = False
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    _configure_logging(bool(os.environ.get("QLAB_OS_DEBUG")))
     try:
         if args.command == "exec":
             return _exec(args)
@@ -83,12 +101,19 @@ def _exec(args: argparse.Namespace) -> int:
         data = args.file.read_bytes()
     except OSError as exc:
         raise OSError(f"cannot read {args.file}: {exc.strerror or exc}") from None
+    for name in ("shots", "max_instructions"):
+        value = getattr(args, name)
+        if value is not None and value < 1:
+            raise ValueError(f"--{name.replace('_', '-')} must be >= 1, got {value}")
     subroutine = load_subroutine(data, args.flavour)
-    report = run_shots(
-        subroutine, device=args.device, shots=args.shots or 1, seed=args.seed, ideal=args.ideal,
-        flavour=args.flavour or "vanilla", max_qubits=args.max_qubits,
-        instruction_budget=args.max_instructions or DEFAULT_INSTRUCTION_BUDGET,
-    )
+    try:
+        report = run_shots(
+            subroutine, device=args.device, shots=args.shots or 1, seed=args.seed, ideal=args.ideal,
+            flavour=args.flavour or "vanilla", max_qubits=args.max_qubits,
+            instruction_budget=args.max_instructions or DEFAULT_INSTRUCTION_BUDGET,
+        )
+    except SubroutineError as exc:
+        raise SubroutineError(_with_source_line(exc, args.file, data)) from exc
     if args.json:
         print(json.dumps(report.to_json(shots=args.shots is not None)))
     elif args.shots is None:
@@ -98,6 +123,19 @@ def _exec(args: argparse.Namespace) -> int:
     return 0
 
 
+def _with_source_line(exc: SubroutineError, path: Path, data: bytes) -> str:
+    """Prefix the file and the text line of the failing instruction, when the file is NetQASM text."""
+    from qlab_os.qnpu.decode import source_lines
+
+    try:
+        lines = source_lines(data.decode("utf-8"))
+    except UnicodeDecodeError:
+        lines = None
+    if exc.line is None or lines is None or exc.line >= len(lines):
+        return str(exc)
+    return f"{path}:{lines[exc.line]}: {exc}"
+
+
 def _devices() -> int:
     from qlab_os.clock import VirtualClock
     from qlab_os.qdevice.registry import create_qdriver, device_names
@@ -105,7 +143,8 @@ def _devices() -> int:
     for device, driver_name in sorted(device_names().items()):
         spec = create_qdriver(device, clock=VirtualClock()).spec
         comm = ",".join(map(str, spec.communication_qubits)) or "-"
-        print(f"{device:<14} driver {driver_name:<8} {spec.num_qubits} qubits (communication: {comm})")
+        print(f"{device:<14} driver {driver_name:<6} {spec.num_qubits} qubits (communication: {comm})  "
+              f"{spec.description}")
     return 0
 
 

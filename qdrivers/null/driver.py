@@ -17,7 +17,7 @@ def null_spec(num_qubits: int = 8, duration_ns: int = 0) -> QDeviceSpec:
     return parse_spec(
         {
             "name": "null",
-            "description": "does nothing; every instruction native",
+            "description": "no physics, for kernel benchmarks: every instruction does nothing, measurements read 0",
             "qubits": [{"name": f"q{i}", "communication": i == 0} for i in range(num_qubits)],
             "native": [
                 {"op": "init", "duration_ns": duration_ns},

@@ -44,6 +44,8 @@ def parse_text(text: str, flavour: str | None = None) -> Subroutine:
             continue
         if sub.app_id is None:
             sub.app_id = 0  # no '# APPID' line: the app the subroutine is run for decides
+        if not 0 <= sub.app_id <= _APP_ID_MAX:
+            raise DecodeError(f"# APPID {sub.app_id} is out of range 0..{_APP_ID_MAX} (16 bits in the binary header)")
         if sub.netqasm_version is None:  # no '# NETQASM' line; netqasm offers no setter
             sub = Subroutine(instructions=sub.instructions, netqasm_version=NETQASM_VERSION, app_id=sub.app_id)
         validate(sub)
@@ -68,6 +70,7 @@ def validate(sub: Subroutine) -> None:
 
 
 _I32_MIN, _I32_MAX = -(2**31), 2**31 - 1
+_APP_ID_MAX = 2**16 - 1
 
 
 def _registers_in(op: object) -> list[Register]:
@@ -84,6 +87,8 @@ def _diagnose_text(text: str, flavours: list[str]) -> str:
     """Find the first line that no flavour can parse on its own, and say why."""
     lines = text.splitlines()
     labels = {m.group(1) for line in lines if (m := _LABEL_DEF.match(line.split("//")[0]))}
+    common = set(flavours)  # flavours that know every mnemonic seen so far
+    first_seen: dict[str, int] = {}
     for lineno, raw in enumerate(lines, start=1):
         line = raw.split("//")[0].strip()
         if not line or line.startswith("#") or _LABEL_DEF.match(line):
@@ -93,6 +98,13 @@ def _diagnose_text(text: str, flavours: list[str]) -> str:
         known = [f for f in flavours if mnemonic in FLAVOURS[f].name_map]
         if not known:
             return f"line {lineno}: unknown instruction {mnemonic!r} (not in flavour {', '.join(flavours)})"
+        if len(known) < len(flavours):
+            first_seen.setdefault("/".join(known), lineno)
+        if not common & set(known):
+            where = ", ".join(f"{fl} (line {n})" for fl, n in first_seen.items())
+            return (f"line {lineno}: {mnemonic!r} is not in the same flavour as the lines before: the subroutine "
+                    f"mixes instructions of {where}; one subroutine has one flavour")
+        common &= set(known)
         errors = []
         for f in known:
             try:
@@ -104,6 +116,34 @@ def _diagnose_text(text: str, flavours: list[str]) -> str:
             detail = errors[0] if errors and errors[0] not in ("AssertionError", "") else "malformed operands"
             return f"line {lineno}: cannot parse {line!r}: {detail}"
     return "cannot parse the subroutine (check the preamble '# NETQASM 1.0' / '# APPID n' and the labels)"
+
+
+def source_lines(text: str) -> list[int] | None:
+    """For NetQASM text: the 1-based text line of each instruction of the assembled subroutine.
+
+    netqasm's assembler turns one text line into several instructions (``array 3 @0`` becomes ``set R? 3`` and
+    ``array R? @0``) and keeps no line numbers, so errors would name instruction indices a reader cannot find.
+    Each line is assembled alone to count what it becomes; None if that is not possible (e.g. macros).
+    """
+    lines = text.splitlines()
+    labels = {m.group(1) for line in lines if (m := _LABEL_DEF.match(line.split("//")[0]))}
+    mapping: list[int] = []
+    for lineno, raw in enumerate(lines, start=1):
+        line = raw.split("//")[0].strip()
+        if not line or line.startswith("#") or _LABEL_DEF.match(line):
+            continue
+        words = [("0" if w in labels else w) for w in line.split()]
+        count = None
+        for fl in FLAVOURS.values():
+            try:
+                count = len(parse_text_subroutine(" ".join(words) + "\n", flavour=fl).instructions)
+                break
+            except Exception:
+                continue
+        if count is None:
+            return None
+        mapping += [lineno] * count
+    return mapping
 
 
 def decode_binary(raw: bytes, flavour: str = "vanilla") -> Subroutine:

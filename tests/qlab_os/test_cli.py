@@ -88,3 +88,19 @@ def test_devices_lists_the_three_simulated_devices(capsys):
     out = capsys.readouterr().out
     for d in ("sim-generic", "sim-nv", "sim-ion", "null"):
         assert d in out
+
+
+def test_errors_name_the_line_of_the_file(capsys, tmp_path):
+    p = tmp_path / "div.nqasm"
+    p.write_text("# NETQASM 1.0\n# APPID 0\n// a comment\narray 3 @0\nstore 5 @0[1]\n\nLOOP:\nset R0 1\n"
+                 "set R1 0\ndiv R2 R0 R1\n")
+    assert main(["exec", str(p)]) == EXIT_ERROR
+    err = capsys.readouterr().err
+    assert f"{p}:10: app 0, line 7, 'div R2 R0 R1': division by zero" in err
+    assert len(err.strip().splitlines()) == 1
+
+
+@pytest.mark.parametrize("flag", ["--shots", "--max-instructions"])
+def test_non_positive_counts_are_refused(capsys, bell, flag):
+    assert main(["exec", str(bell), flag, "0"]) != 0
+    assert f"{flag} must be >= 1, got 0" in capsys.readouterr().err

@@ -61,3 +61,23 @@ def test_unknown_flavour():
 def test_malformed_binary(raw, pattern):
     with pytest.raises(DecodeError, match=pattern):
         decode_binary(raw)
+
+
+def test_mixed_flavours_are_named():
+    with pytest.raises(DecodeError, match=r"line 3: 'init_all' .* mixes instructions of vanilla \(line 2\)"):
+        parse_text("set Q0 0\nh Q0\ninit_all\n")
+
+
+def test_app_id_range():
+    with pytest.raises(DecodeError, match=r"# APPID 70000 is out of range 0..65535"):
+        parse_text("# NETQASM 1.0\n# APPID 70000\nset R0 1\n")
+
+
+def test_source_lines_map_instructions_to_text_lines():
+    from qlab_os.qnpu.decode import source_lines
+
+    text = "# NETQASM 1.0\n# APPID 0\narray 3 @0\nL:\nstore 5 @0[1]\n// c\njmp L\n"
+    sub = parse_text(text)
+    lines = source_lines(text)
+    assert len(lines) == len(sub.instructions)
+    assert lines == [3, 3, 5, 5, 5, 7]
