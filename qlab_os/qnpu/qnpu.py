@@ -27,7 +27,7 @@ from netqasm.backend.messages import (
 )
 from netqasm.lang.operand import Register
 from netqasm.lang.subroutine import Subroutine
-from netqasm.sdk.shared_memory import SharedMemoryManager
+from netqasm.sdk.shared_memory import SharedMemory, SharedMemoryManager
 
 from qlab_os.clock import Clock
 from qlab_os.errors import (
@@ -209,9 +209,14 @@ class QNPU:
 
 
 def _reset_shared_memory(node_name: str, app_id: int) -> None:
-    memories = SharedMemoryManager._MEMORIES  # netqasm keeps them in a class dict and refuses re-creation
-    memories.pop((node_name, app_id), None)
-    SharedMemoryManager.create_shared_memory(node_name, key=app_id)
+    """An empty shared memory for a new app. An existing one is emptied in place, not replaced: a netqasm
+    connection may already hold the object (it looks it up when it is constructed, before INIT_NEW_APP)."""
+    memory = SharedMemoryManager.get_shared_memory(node_name, key=app_id)
+    if memory is None:
+        SharedMemoryManager.create_shared_memory(node_name, key=app_id)
+        return
+    fresh = SharedMemory()
+    memory._registers, memory._arrays = fresh._registers, fresh._arrays
 
 
 def write_shared_memory(node_name: str, app_id: int, result: SubroutineResult) -> None:
