@@ -71,6 +71,8 @@ class Execution:
     pc: int = 0
     steps: int = 0
     blocked_on: str | None = None
+    ready: Callable[[], bool] | None = None
+    """While blocked: can the wait instruction pass now? (no side effects)"""
     started_ns: int = 0
     device_ns: int = 0
     """Device time this subroutine has used so far."""
@@ -175,7 +177,7 @@ class Executor:
         """
         ops, pc, steps = ex.ops, ex.pc, ex.steps
         n, budget = len(ops), self.instruction_budget
-        ex.blocked_on = None
+        ex.blocked_on, ex.ready = None, None
         busy_at_start = self.stats.device_busy_ns
         self._busy_limit_ns = busy_at_start + self.device_time_budget_ns - ex.device_ns
         try:
@@ -187,7 +189,7 @@ class Executor:
                         f"the subroutine ran {steps} instructions without finishing (budget "
                         f"{budget}); is there an endless loop?")
         except Blocked as b:
-            ex.pc, ex.blocked_on = b.pc, b.what
+            ex.pc, ex.blocked_on, ex.ready = b.pc, b.what, b.ready
             return False
         except Exception as exc:  # every failure of an instruction becomes one clear error
             ex.pc = pc

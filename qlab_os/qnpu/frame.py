@@ -31,9 +31,11 @@ class UndefinedValueError(QlabOSError):
 class Blocked(Exception):
     """Raised by a wait instruction whose entries are not all defined yet."""
 
-    def __init__(self, pc: int, what: str) -> None:
+    def __init__(self, pc: int, what: str, ready: Callable[[], bool]) -> None:
         self.pc = pc
         self.what = what
+        self.ready = ready
+        """Side-effect-free check: can the wait instruction pass now?"""
         super().__init__(what)
 
 

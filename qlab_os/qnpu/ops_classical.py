@@ -349,9 +349,12 @@ def slice_getter(frame: Frame, part: ArraySlice) -> Callable[[], list[int | None
 def c_wait_all(frame: Frame, instr: core.WaitAllInstruction, pc: int) -> Op:
     get, nxt, text = slice_getter(frame, instr.slice), pc + 1, str(instr.slice)
 
+    def ready() -> bool:
+        return all(v is not None for v in get())
+
     def op() -> int:
-        if any(v is None for v in get()):
-            raise Blocked(pc, f"wait_all {text}: not every entry is set yet")
+        if not ready():
+            raise Blocked(pc, f"wait_all {text}: not every entry is set yet", _safe(ready))
         return nxt
 
     return op
@@ -360,9 +363,12 @@ def c_wait_all(frame: Frame, instr: core.WaitAllInstruction, pc: int) -> Op:
 def c_wait_any(frame: Frame, instr: core.WaitAnyInstruction, pc: int) -> Op:
     get, nxt, text = slice_getter(frame, instr.slice), pc + 1, str(instr.slice)
 
+    def ready() -> bool:
+        return any(v is not None for v in get())
+
     def op() -> int:
-        if all(v is None for v in get()):
-            raise Blocked(pc, f"wait_any {text}: no entry is set yet")
+        if not ready():
+            raise Blocked(pc, f"wait_any {text}: no entry is set yet", _safe(ready))
         return nxt
 
     return op
@@ -372,14 +378,28 @@ def c_wait_single(frame: Frame, instr: core.WaitSingleInstruction, pc: int) -> O
     nxt, address = pc + 1, int(instr.entry.address.address)
     get_arr, get_i = _array_getter(frame, address), _index_of(frame, instr.entry)
 
-    def op() -> int:
+    def ready() -> bool:
         arr = get_arr()
-        i = _checked(arr, get_i(), address)
-        if arr[i] is None:
-            raise Blocked(pc, f"wait_single @{address}[{i}]: the entry is not set yet")
+        return arr[_checked(arr, get_i(), address)] is not None
+
+    def op() -> int:
+        if not ready():
+            i = get_i()
+            raise Blocked(pc, f"wait_single @{address}[{i}]: the entry is not set yet", _safe(ready))
         return nxt
 
     return op
+
+
+def _safe(check: Callable[[], bool]) -> Callable[[], bool]:
+    """A readiness check that says "ready" when it fails, so the instruction re-runs and reports the error."""
+    def ready() -> bool:
+        try:
+            return check()
+        except Exception:
+            return True
+
+    return ready
 
 
 def c_ret_reg(frame: Frame, instr: core.RetRegInstruction, pc: int) -> Op:

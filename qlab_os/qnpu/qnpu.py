@@ -43,6 +43,7 @@ from qlab_os.qnpu.decode import decode_binary
 from qlab_os.qnpu.executor import (
     DEFAULT_DEVICE_TIME_BUDGET_NS,
     DEFAULT_INSTRUCTION_BUDGET,
+    Execution,
     Executor,
     NetworkStack,
 )
@@ -121,23 +122,58 @@ class QNPU:
                                                            min_fidelity)
 
     def run_subroutine(self, subroutine: Subroutine, app_id: int | None = None) -> SubroutineResult:
-        """Run a subroutine of a running app to its end. Raises SubroutineError; the app then has failed."""
+        """Run a subroutine of a running app to its end. Raises SubroutineError; the app then has failed.
+
+        A wait that nothing pending can satisfy is an error here; :meth:`begin` / :meth:`resume` let a caller
+        (the in-process runtime) wait for entanglement instead.
+        """
+        ex = self.begin(subroutine, app_id)
+        if not self.resume(ex):
+            self.abort(ex, f"{ex.blocked_on}, and nothing pending on this node can set it")
+        return self.finish(ex)
+
+    def begin(self, subroutine: Subroutine, app_id: int | None = None) -> Execution:
+        """Start a subroutine: compile it and run it until it ends or blocks (see :meth:`resume`)."""
         pid = subroutine.app_id if app_id is None else app_id
         process = self._process(pid)
         if process.state is ProcessState.FAILED:
             raise SubroutineError(f"the app failed earlier ({process.error}); stop it and start it again",
                                   app_id=pid)
-        process.state = ProcessState.RUNNING
         try:
-            result = self.executor.run(process, subroutine)
+            ex = self.executor.start(process, subroutine)
         except SubroutineError as exc:
             self._fail(process, str(exc))
             raise
-        process.state = ProcessState.READY
-        process.subroutines_run += 1
+        return ex
+
+    def resume(self, ex: Execution) -> bool:
+        """Run on; True when the subroutine has ended, False while it waits (``ex.blocked_on``, ``ex.ready``)."""
+        process = ex.process
+        process.state = ProcessState.RUNNING
+        try:
+            done = self.executor.resume(ex)
+        except SubroutineError as exc:
+            self._fail(process, str(exc))
+            raise
+        process.state = ProcessState.READY if done else ProcessState.WAITING
+        return done
+
+    def finish(self, ex: Execution) -> SubroutineResult:
+        """The results of an ended subroutine (also written to netqasm's shared memory if enabled)."""
+        if not ex.finished:
+            raise SubroutineError("the subroutine has not ended yet", app_id=ex.process.pid, line=ex.pc)
+        ex.process.subroutines_run += 1
         if self.shared_memory:
-            write_shared_memory(self.node_name, pid, result)
-        return result
+            write_shared_memory(self.node_name, ex.process.pid, ex.result)
+        return ex.result
+
+    def abort(self, ex: Execution, reason: str) -> None:
+        """Give up on a waiting subroutine: its app fails (qubits freed) and SubroutineError is raised."""
+        instr = ex.subroutine.instructions[ex.pc] if ex.pc < len(ex.subroutine.instructions) else None
+        error = SubroutineError(reason, app_id=ex.process.pid, line=ex.pc,
+                                instruction=str(instr) if instr is not None else None)
+        self._fail(ex.process, str(error))
+        raise error
 
     def stop_app(self, app_id: int) -> list[int]:
         """Stop an app: free its qubits and memory. Returns the physical qubits that were freed."""
