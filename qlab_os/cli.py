@@ -11,7 +11,7 @@ import json
 import logging
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from qlab_os import __version__
@@ -39,6 +39,17 @@ def _parser() -> argparse.ArgumentParser:
     ex.add_argument("--max-qubits", type=int, default=None, help="size of the app's unit module (default: all)")
     ex.add_argument("--max-instructions", type=int, default=None,
                     help="instruction budget of the subroutine (stops endless loops)")
+
+    run = sub.add_parser("run", help="run an unmodified netqasm application folder on an in-process network")
+    run.add_argument("app_dir", type=Path, help="folder with app_<role>.py files (netqasm layout)")
+    run.add_argument("--rounds", type=int, default=1)
+    run.add_argument("--network", type=Path, default=None, help="network YAML (default: the app's, or ideal)")
+    run.add_argument("--seed", type=int, default=None)
+    run.add_argument("--json", type=Path, default=None, dest="json_out", metavar="OUT",
+                     help="write a JSON list, one entry per round: role -> what its main returned")
+    run.add_argument("--ideal", action="store_true", help="switch off every noise source (devices and links)")
+    run.add_argument("--timeout", type=float, default=60.0, help="virtual seconds a role may wait (default 60)")
+    run.add_argument("--show-output", action="store_true", help="print what the apps print")
 
     sub.add_parser("devices", help="list the devices of the installed QDrivers")
 
@@ -72,6 +83,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _exec(args)
         if args.command == "devices":
             return _devices()
+        if args.command == "run":
+            return _run(args)
         if args.command == "demo":
             from qlab_os.demo import run_demo
 
@@ -121,6 +134,50 @@ def _exec(args: argparse.Namespace) -> int:
     else:
         print(format_histogram(report))
     return 0
+
+
+def _run(args: argparse.Namespace) -> int:
+    from qlab_os.net.app_folder import load_app
+    from qlab_os.net.run import run_app
+    from qlab_os.net.summary import summarise
+
+    app = load_app(args.app_dir, network=args.network)
+    progress = _progress(args.rounds)
+    report = run_app(app, rounds=args.rounds, seed=args.seed, ideal=args.ideal, timeout_s=args.timeout,
+                     capture_output=not args.show_output, on_round=progress)
+    if args.json_out is not None:
+        args.json_out.write_text(json.dumps(report.rounds, default=_jsonable, indent=1) + "\n")
+    print(summarise(app, report))
+    for round_index, role, error in report.errors[:10]:
+        print(f"qlab-os: error: round {round_index}, role {role}: {error}", file=sys.stderr)
+    return EXIT_ERROR if report.errors else 0
+
+
+def _progress(rounds: int) -> Callable[[int], None] | None:
+    """A progress bar on stderr for many rounds (tqdm), nothing for a few."""
+    if rounds < 20 or not sys.stderr.isatty():
+        return None
+    from tqdm import tqdm
+
+    bar = tqdm(total=rounds, unit="round", file=sys.stderr, leave=False)
+
+    def tick(_round: int) -> None:
+        bar.update(1)
+
+    return tick
+
+
+def _jsonable(value: object) -> object:
+    try:
+        import numpy as np
+
+        if isinstance(value, np.generic):
+            return value.item()
+        if isinstance(value, np.ndarray):
+            return value.tolist()
+    except ImportError:  # pragma: no cover
+        pass
+    return str(value)
 
 
 def _with_source_line(exc: SubroutineError, path: Path, data: bytes) -> str:

@@ -49,7 +49,8 @@ class NullQDriver(QDriver):
         return ("null",)
 
     @classmethod
-    def for_device(cls, device: str, *, clock: Clock, seed: int | None = None, ideal: bool = False) -> QDriver:
+    def for_device(cls, device: str, *, clock: Clock, seed: int | None = None, ideal: bool = False,
+                   shared: dict[str, object] | None = None) -> QDriver:
         if device != "null":
             raise UnknownQDriverError(f"the null driver provides only 'null', not {device!r}")
         return cls()

@@ -19,12 +19,25 @@ Noise, all from the spec:
 While an instruction runs its qubits do not idle-decohere: their "last updated" time becomes
 ``now + duration_ns`` (gate noise covers that time). The driver never advances the clock; the kernel does.
 
-ENT needs an entanglement link (the network stack, a later part). Links attach by name with
-:meth:`SimQDriver.attach_link` and share the world, so that the two halves of a pair are one state.
+ENT needs an entanglement link. Links attach by name with :meth:`SimQDriver.attach_link` and share the world,
+so that the two halves of a pair are one state. A :class:`~sim_instruments.physics.link.HeraldedLink` is
+attached to both nodes' drivers; each node's ENT runs one end of it (the first end draws the attempts, the
+second places the pair; see that module for the contract). Then:
+
+- ENT works only on a communication qubit of the device, and its duration is the link's (attempts times the
+  attempt duration), not the spec's ``ent`` duration;
+- the qubit counts as freshly updated at ``start + duration`` (when the pair exists), so idle decoherence on
+  each node starts there, on that node's clock;
+- in MEASURE mode, once the pair exists, the qubit is rotated by ``basis_rotations_rad`` (x, then y, then z,
+  exact rotations) and measured in Z with the device's readout error, within the ENT's duration. The first
+  end of a pair cannot do that (the pair does not exist yet): it answers UnsupportedInstructionError, and the
+  kernel does keep + measure instead;
+- a broken two-call contract (the same end twice, different start times) is a QDriverError.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import importlib.resources
 import math
@@ -35,10 +48,11 @@ import numpy as np
 import numpy.typing as npt
 
 from qlab_os.clock import Clock
-from qlab_os.errors import UnknownQDriverError, UnsupportedInstructionError
-from qlab_os.qdevice.driver import QDriver
+from qlab_os.errors import QDriverError, UnknownQDriverError, UnsupportedInstructionError
+from qlab_os.qdevice.driver import LinkSpec, QDriver
 from qlab_os.qdevice.instructions import (
     Axis,
+    EntMode,
     EntParams,
     PhysicalInstruction,
     PhysicalOp,
@@ -47,6 +61,7 @@ from qlab_os.qdevice.instructions import (
 from qlab_os.qdevice.spec import NativeGateSpec, QDeviceSpec, load_spec
 from sim_instruments.physics import channels, gates
 from sim_instruments.physics.gates import AxisName, ComplexMatrix
+from sim_instruments.physics.link import HeraldedLink, LinkError, LinkParams, shared_link
 from sim_instruments.physics.rng import make_rng
 from sim_instruments.physics.world import QuantumWorld
 
@@ -56,14 +71,44 @@ __all__ = ["EntanglementLink", "SimQDriver"]
 class EntanglementLink(Protocol):
     """What serves ENT for a :class:`SimQDriver`: a heralded link model living in the same world.
 
-    ``attempt`` makes one attempt on the world qubit ``qubit_id`` starting at ``start_ns`` and answers as the
-    QDriver would (``duration_ns``, ``heralded``, ``bell_index``, ``outcomes`` in measure mode).
+    ``attempt`` runs this end's ENT on the world qubit ``qubit_id`` from ``start_ns`` and answers as the
+    QDriver would (``duration_ns``, ``heralded``, ``bell_index``). In MEASURE mode the link may measure itself
+    (``outcomes`` set); if it answers heralded without outcomes, the pair must be in the world and the driver
+    measures it. A link that cannot have the pair ready raises UnsupportedInstructionError.
+    A :class:`~sim_instruments.physics.link.HeraldedLink` given to :meth:`SimQDriver.attach_link` is wrapped
+    in an adapter that implements this protocol.
     """
 
     def attempt(self, qubit_id: int, params: EntParams, start_ns: int) -> PhysicalResponse: ...
 
 
+class _HeraldedLinkEnd:
+    """One node's end of a :class:`HeraldedLink`: ENT instructions in, :class:`PhysicalResponse` out."""
+
+    __slots__ = ("end_qubit_ids", "link")
+
+    def __init__(self, link: HeraldedLink, end_qubit_ids: tuple[int, ...]) -> None:
+        self.link = link
+        self.end_qubit_ids = end_qubit_ids
+
+    def attempt(self, qubit_id: int, params: EntParams, start_ns: int) -> PhysicalResponse:
+        if params.mode is EntMode.MEASURE and self.link.pending is None:
+            raise UnsupportedInstructionError(
+                f"link {self.link.name!r}: ENT in measure mode cannot run on the first end of a pair: the pair "
+                "is placed only when the other end runs, so there is nothing to measure yet; use keep mode "
+                "and measure after the other end's ENT"
+            )
+        try:
+            herald = self.link.ent(qubit_id, start_ns)
+        except LinkError as exc:
+            raise QDriverError(str(exc)) from exc
+        return PhysicalResponse(
+            duration_ns=herald.duration_ns, heralded=herald.heralded, bell_index=herald.bell_index
+        )
+
+
 _AXIS_NAMES: dict[Axis, AxisName] = {Axis.X: "x", Axis.Y: "y", Axis.Z: "z"}
+_ENT_BASIS_AXES: tuple[AxisName, AxisName, AxisName] = ("x", "y", "z")
 _CACHE_SIZE = 4096
 
 # Gate matrices and noise superoperators, cached: the translator emits few distinct angles and durations.
@@ -102,6 +147,17 @@ def _frozen(m: ComplexMatrix) -> ComplexMatrix:
 _Handler = Callable[["SimQDriver", PhysicalInstruction, NativeGateSpec, int], PhysicalResponse]
 
 
+_WORLD_KEY = "sim.world"
+
+
+@functools.cache
+def _shipped_spec(device: str) -> QDeviceSpec:
+    """Parsed once per process: a run builds a driver per node per round."""
+    ref = importlib.resources.files("qdrivers.sim").joinpath("specs", f"{device}.yaml")
+    with importlib.resources.as_file(ref) as path:
+        return load_spec(path)
+
+
 class SimQDriver(QDriver):
     """A simulated QDevice on the physics engine.
 
@@ -127,6 +183,7 @@ class SimQDriver(QDriver):
         now = clock.now_ns()
         self._last_ns = [now] * spec.num_qubits
         self._links: dict[str, EntanglementLink] = {}
+        self._comm_qids = tuple(self._qids[i] for i in spec.communication_qubits)
 
     # ---- construction ----------------------------------------------------------------------------
 
@@ -136,9 +193,20 @@ class SimQDriver(QDriver):
 
     @classmethod
     def for_device(
-        cls, device: str, *, clock: Clock, seed: int | None = None, ideal: bool = False
+        cls, device: str, *, clock: Clock, seed: int | None = None, ideal: bool = False,
+        shared: dict[str, object] | None = None,
     ) -> SimQDriver:
-        return cls(cls.load_device_spec(device, ideal=ideal), clock, seed=seed)
+        """``shared``: the run's dict; every sim driver of a run uses the one QuantumWorld kept there (made,
+        with ``seed``, by the first), so pairs across nodes are one joint state and one RNG drives the run."""
+        spec = cls.load_device_spec(device, ideal=ideal)
+        if shared is None:
+            return cls(spec, clock, seed=seed)
+        world = shared.get(_WORLD_KEY)
+        if world is None:
+            world = shared[_WORLD_KEY] = QuantumWorld(make_rng(seed))
+        if not isinstance(world, QuantumWorld):
+            raise QDriverError(f"the run's shared dict holds a {type(world).__name__} under {_WORLD_KEY!r}")
+        return cls(spec, clock, world=world)
 
     @classmethod
     def load_device_spec(cls, device: str, *, ideal: bool = False) -> QDeviceSpec:
@@ -147,10 +215,19 @@ class SimQDriver(QDriver):
             raise UnknownQDriverError(
                 f"the sim driver has no device {device!r}; known devices: {', '.join(cls._DEVICES)}"
             )
-        ref = importlib.resources.files("qdrivers.sim").joinpath("specs", f"{device}.yaml")
-        with importlib.resources.as_file(ref) as path:
-            spec = load_spec(path)
+        spec = _shipped_spec(device)
         return spec.ideal() if ideal else spec
+
+    def connect_link(self, name: str, spec: LinkSpec, shared: dict[str, object]) -> None:
+        """Attach the run's heralded link ``name`` (one :class:`HeraldedLink` per run, found in ``shared``)."""
+        params = LinkParams(attempt_duration_ns=spec.attempt_duration_ns,
+                            success_probability=spec.success_probability, fidelity=spec.fidelity,
+                            max_attempts=spec.max_attempts, bell_state_correction=spec.bell_state_correction)
+        try:
+            link = shared_link(shared, name, params, self._world)
+        except LinkError as exc:
+            raise QDriverError(f"device {self._spec.name!r}: {exc}") from exc
+        self.attach_link(name, link)
 
     # ---- the contract ----------------------------------------------------------------------------
 
@@ -198,12 +275,37 @@ class SimQDriver(QDriver):
         """World ids of the device's qubits, by physical index."""
         return self._qids
 
-    def attach_link(self, name: str, link: EntanglementLink) -> None:
-        """Serve ENT on link ``name`` (the ``EntParams.link`` of the instruction) with ``link``."""
-        self._links[name] = link
+    def attach_link(self, name: str, link: EntanglementLink | HeraldedLink) -> None:
+        """Serve ENT on link ``name`` (the ``EntParams.link`` of the instruction) with ``link``.
+
+        A :class:`HeraldedLink` must live in this driver's world; this device's communication qubits become
+        one of its two ends (a third device is refused with QDriverError).
+        """
+        if isinstance(link, HeraldedLink):
+            if link.world is not self._world:
+                raise QDriverError(
+                    f"link {link.name!r} lives in another QuantumWorld than device {self._spec.name!r}: "
+                    "give both nodes' drivers the same world"
+                )
+            try:
+                link.connect(self._comm_qids)
+            except LinkError as exc:
+                raise QDriverError(f"cannot attach to device {self._spec.name!r}: {exc}") from exc
+            self._detach(name)
+            self._links[name] = _HeraldedLinkEnd(link, self._comm_qids)
+        else:
+            self._detach(name)
+            self._links[name] = link
 
     def detach_link(self, name: str) -> None:
-        self._links.pop(name, None)
+        self._detach(name)
+
+    def _detach(self, name: str) -> None:
+        old = self._links.pop(name, None)
+        if isinstance(old, _HeraldedLinkEnd) and not any(
+            isinstance(other, _HeraldedLinkEnd) and other.link is old.link for other in self._links.values()
+        ):
+            old.link.disconnect(old.end_qubit_ids)
 
     # ---- handlers (one per PhysicalOp; NONE is handled in execute) -------------------------------
 
@@ -267,6 +369,12 @@ class SimQDriver(QDriver):
         return PhysicalResponse(duration_ns=native.duration_ns, outcomes=tuple(outcomes))
 
     def _ent(self, instr: PhysicalInstruction, native: NativeGateSpec, now: int) -> PhysicalResponse:
+        i = instr.qubits[0]
+        if not self._spec.qubits[i].communication:
+            raise UnsupportedInstructionError(
+                f"'{instr}' on device {self._spec.name!r}: qubit {i} ({self._spec.qubits[i].name}) is not a "
+                f"communication qubit; ENT needs one of: {self._describe_comm_qubits()}"
+            )
         params = instr.ent
         link = self._links.get(params.link) if params is not None else None
         if link is None:
@@ -277,11 +385,20 @@ class SimQDriver(QDriver):
                 f"for link {wanted} (attached links: {known}); entanglement needs the network stack"
             )
         assert params is not None
-        i = instr.qubits[0]
         self._catch_up(i, now)
         response = link.attempt(self._qids[i], params, now)
-        self._last_ns[i] = max(self._last_ns[i], now + response.duration_ns)
+        if params.mode is EntMode.MEASURE and response.heralded and not response.outcomes:
+            response = dataclasses.replace(response, outcomes=(self._measure_in_basis(i, params),))
+        # The pair exists from the end of the attempts: idle decoherence counts from there, on this clock.
+        self._last_ns[i] = now + response.duration_ns
         return response
+
+    def _measure_in_basis(self, i: int, params: EntParams) -> int:
+        qid = self._qids[i]
+        for axis, angle in zip(_ENT_BASIS_AXES, params.basis_rotations_rad, strict=True):
+            if angle != 0.0:
+                self._world.apply_unitary(_rotation(axis, angle), (qid,))
+        return self._world.measure(qid, self._spec.readout_p_flip_0, self._spec.readout_p_flip_1)
 
     _HANDLERS: ClassVar[dict[PhysicalOp, _Handler]] = {
         PhysicalOp.INIT: _init,
@@ -319,10 +436,17 @@ class SimQDriver(QDriver):
     def _unsupported_message(self, instr: PhysicalInstruction) -> str:
         options = [_describe(g) for g in self._spec.natives if g.op is instr.op]
         offered = "; ".join(options) if options else "none"
-        return (
+        message = (
             f"'{instr}' is not a native instruction of device {self._spec.name!r}. "
             f"Natives for '{instr.op.value}': {offered}"
         )
+        if instr.op is PhysicalOp.ENT:
+            message += f". ENT needs a communication qubit: {self._describe_comm_qubits()}"
+        return message
+
+    def _describe_comm_qubits(self) -> str:
+        comm = [f"{q.index} ({q.name})" for q in self._spec.qubits if q.communication]
+        return ", ".join(comm) if comm else "the device has none"
 
 
 def _describe(g: NativeGateSpec) -> str:

@@ -3,7 +3,7 @@
 This is the only thing the kernel knows about hardware (after the QDevice model of QNodeOS).
 """
 
-from qlab_os.qdevice.driver import QDriver
+from qlab_os.qdevice.driver import LinkSpec, QDriver
 from qlab_os.qdevice.instructions import (
     Axis,
     EntMode,
@@ -18,6 +18,7 @@ __all__ = [
     "Axis",
     "EntMode",
     "EntParams",
+    "LinkSpec",
     "NativeGateSpec",
     "PhysicalInstruction",
     "PhysicalOp",

@@ -8,6 +8,7 @@ reads the instruction's duration from the response to advance its clock.
 from __future__ import annotations
 
 import abc
+from dataclasses import dataclass
 from typing import ClassVar
 
 import numpy as np
@@ -16,6 +17,17 @@ import numpy.typing as npt
 from qlab_os.clock import Clock
 from qlab_os.qdevice.instructions import PhysicalInstruction, PhysicalResponse
 from qlab_os.qdevice.spec import QDeviceSpec
+
+
+@dataclass(frozen=True)
+class LinkSpec:
+    """A heralded entanglement link as the OS configures it (the driver maps it to its own link model)."""
+
+    attempt_duration_ns: int
+    success_probability: float
+    fidelity: float
+    max_attempts: int = 10**8
+    bell_state_correction: bool = True
 
 
 class QDriver(abc.ABC):
@@ -35,8 +47,14 @@ class QDriver(abc.ABC):
 
     @classmethod
     @abc.abstractmethod
-    def for_device(cls, device: str, *, clock: Clock, seed: int | None = None, ideal: bool = False) -> QDriver:
-        """Build a driver for one of :meth:`device_names`. ``ideal`` switches every noise source off."""
+    def for_device(cls, device: str, *, clock: Clock, seed: int | None = None, ideal: bool = False,
+                   shared: dict[str, object] | None = None) -> QDriver:
+        """Build a driver for one of :meth:`device_names`. ``ideal`` switches every noise source off.
+
+        ``shared`` is one dict per run, passed to every driver of the run: drivers of one kind keep what
+        they share there (the simulated drivers keep their single physics world, so that entangled pairs
+        across nodes are one state). The first driver to create a shared object seeds it with ``seed``.
+        """
 
     @property
     @abc.abstractmethod
@@ -59,6 +77,13 @@ class QDriver(abc.ABC):
     @abc.abstractmethod
     def safe_state(self) -> None:
         """Put the instruments in their safe state (outputs off, lasers blocked). Must never raise."""
+
+    def connect_link(self, name: str, spec: LinkSpec, shared: dict[str, object]) -> None:
+        """Attach the entanglement link ``name`` (both ends call this with the same name and spec); ENT
+        instructions then name it in ``EntParams.link``. Drivers without links raise."""
+        from qlab_os.errors import UnsupportedInstructionError
+
+        raise UnsupportedInstructionError(f"the {self.name} driver cannot make entanglement (no links)")
 
     def qubit_state(self, qubits: tuple[int, ...]) -> npt.NDArray[np.complex128] | None:
         """The reduced density matrix of these physical qubits, where the device can know it (simulation).

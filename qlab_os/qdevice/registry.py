@@ -33,11 +33,17 @@ def device_names() -> dict[str, str]:
     return {device: name for name, cls in driver_classes().items() for device in cls.device_names()}
 
 
-def create_qdriver(device: str, *, clock: Clock, seed: int | None = None, ideal: bool = False) -> QDriver:
-    """Build the QDriver for ``device`` (e.g. ``sim-nv``). An unknown name lists the known ones."""
+def create_qdriver(device: str, *, clock: Clock, seed: int | None = None, ideal: bool = False,
+                   shared: dict[str, object] | None = None) -> QDriver:
+    """Build the QDriver for ``device`` (e.g. ``sim-nv``). An unknown name lists the known ones.
+
+    Pass the same ``shared`` dict for every node of one run (see :meth:`QDriver.for_device`)."""
     devices = device_names()
     driver_name = devices.get(device)
     if driver_name is None:
         known = ", ".join(sorted(devices)) or "(none installed)"
         raise UnknownQDriverError(f"unknown device {device!r}; known devices: {known}")
-    return driver_classes()[driver_name].for_device(device, clock=clock, seed=seed, ideal=ideal)
+    cls = driver_classes()[driver_name]
+    if shared is None:
+        return cls.for_device(device, clock=clock, seed=seed, ideal=ideal)
+    return cls.for_device(device, clock=clock, seed=seed, ideal=ideal, shared=shared)

@@ -1,0 +1,129 @@
+"""The in-process link layer: matches create_epr of one node with recv_epr of its peer and makes the pairs.
+
+Both nodes' clocks are first brought to a common start (the later of the two: the earlier node idles), then
+each node's network stack issues ENT on its own QDriver, back to back, on the link's name; the drivers'
+link model decides how many attempts it took and what state was delivered. Results go into both apps'
+arrays in netqasm's layout. Measure-directly halves (M requests, and the creator's half of R) are rotated
+into the requested basis and measured at once, then freed.
+
+A failure (no link between the nodes, no free communication qubit, no herald within the link's maximum
+attempts, mismatched pair counts) fails both requests with the same clear reason.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict, deque
+from collections.abc import Mapping
+
+from netqasm.sdk.build_epr import SerializedCreateRequestIndex as Arg
+
+from qlab_os.clock import VirtualClock
+from qlab_os.errors import QlabOSError
+from qlab_os.qnpu.network_stack import (
+    EPR_TYPE_K,
+    EPR_TYPE_M,
+    EPR_TYPE_R,
+    EntanglementError,
+    EprRequest,
+)
+
+_Key = tuple[int, int, int, int]
+"""(creator node, creator EPR socket, receiver node, receiver EPR socket)"""
+
+
+class InProcessLinkLayer:
+    def __init__(self, clocks: Mapping[int, VirtualClock], link_names: Mapping[frozenset[int], str]) -> None:
+        self.clocks = dict(clocks)
+        self.link_names = dict(link_names)
+        self._creates: dict[_Key, deque[EprRequest]] = defaultdict(deque)
+        self._recvs: dict[_Key, deque[EprRequest]] = defaultdict(deque)
+        self._next_create_id = 0
+        self.pairs_delivered = 0
+
+    def submit(self, request: EprRequest) -> None:
+        if request.creator:
+            key = (request.node_id, request.epr_socket_id, request.remote_node_id, request.remote_epr_socket_id)
+            self._creates[key].append(request)
+        else:
+            key = (request.remote_node_id, request.remote_epr_socket_id, request.node_id, request.epr_socket_id)
+            self._recvs[key].append(request)
+        while self._creates[key] and self._recvs[key]:
+            self._serve(self._creates[key].popleft(), self._recvs[key].popleft())
+
+    def cancel(self, node_id: int, pid: int) -> None:
+        for table in (self._creates, self._recvs):
+            for queue in table.values():
+                for req in [r for r in queue if r.node_id == node_id and r.process.pid == pid]:
+                    queue.remove(req)
+
+    def pending(self) -> list[EprRequest]:
+        return [r for table in (self._creates, self._recvs) for q in table.values() for r in q]
+
+    def _serve(self, create: EprRequest, recv: EprRequest) -> None:
+        try:
+            link = self.link_names.get(frozenset((create.node_id, recv.node_id)))
+            if link is None:
+                raise EntanglementError(f"there is no link between node {create.node_id} and node {recv.node_id}")
+            if create.num_pairs != recv.num_pairs:
+                raise EntanglementError(f"the creator asks for {create.num_pairs} pair(s), the receiver for "
+                                        f"{recv.num_pairs}")
+            kind = create.arg(Arg.TYPE, EPR_TYPE_K)
+            if kind not in (EPR_TYPE_K, EPR_TYPE_M, EPR_TYPE_R):
+                raise EntanglementError(f"unknown request type {kind}")
+            if create.arg(Arg.RANDOM_BASIS_LOCAL) or create.arg(Arg.RANDOM_BASIS_REMOTE):
+                raise EntanglementError("random measurement bases (RandomBasis) are not supported yet")
+            for pair in range(create.num_pairs):
+                self._pair(create, recv, pair, kind, link)
+        except QlabOSError as exc:
+            reason = f"entanglement between node {create.node_id} and node {recv.node_id} failed: {exc}"
+            create.stack.fail(create, reason)
+            recv.stack.fail(recv, reason)
+
+    def _pair(self, create: EprRequest, recv: EprRequest, pair: int, kind: int, link: str) -> None:
+        clock_c, clock_r = self.clocks[create.node_id], self.clocks[recv.node_id]
+        start_ns = max(clock_c.now_ns(), clock_r.now_ns())
+        clock_c.advance_to_ns(start_ns)
+        clock_r.advance_to_ns(start_ns)
+        keep_c, keep_r = kind == EPR_TYPE_K, kind in (EPR_TYPE_K, EPR_TYPE_R)
+        qc, vc = create.stack.take_qubit(create, pair, keep_c)
+        try:
+            qr, vr = recv.stack.take_qubit(recv, pair, keep_r)
+        except QlabOSError:
+            self._undo(create, qc, vc)
+            raise
+        response_c = create.stack.ent(qc, link)
+        response_r = recv.stack.ent(qr, link)
+        if not response_c.heralded or not response_r.heralded:
+            self._undo(create, qc, vc)
+            self._undo(recv, qr, vr)
+            raise EntanglementError(f"no herald on link {link} within its maximum number of attempts")
+        bell = response_c.bell_index or 0
+        duration_us = response_c.duration_ns // 1000
+        done_us = self.clocks[create.node_id].now_ns() // 1000
+        create_id, self._next_create_id = self._next_create_id, self._next_create_id + 1
+        for req, q, v, keep, creator in ((create, qc, vc, keep_c, True), (recv, qr, vr, keep_r, False)):
+            remote = recv.node_id if creator else create.node_id
+            direction = 0 if creator else 1
+            if keep:
+                fields = [EPR_TYPE_K, create_id, v, direction, pair, req.epr_socket_id, remote, duration_us,
+                          done_us, bell]
+            else:
+                first = Arg.ROTATION_LOCAL_1 if creator else Arg.ROTATION_REMOTE_1
+                rotations = [create.arg(first + k) for k in range(3)]
+                axes = create.arg(Arg.ROTATION_AXES_LOCAL if creator else Arg.ROTATION_AXES_REMOTE)
+                outcome = req.stack.measure_in_basis(q, rotations, axes)
+                req.stack.release(q)
+                fields = [EPR_TYPE_M, create_id, outcome, 0, direction, pair, req.epr_socket_id, remote,
+                          duration_us, bell]
+            req.stack.write_result(req, pair, fields)
+            req.pairs_done += 1
+        self.pairs_delivered += 1
+
+    @staticmethod
+    def _undo(req: EprRequest, physical: int, virtual: int | None) -> None:
+        qmm = req.stack.qnpu.qmm
+        if virtual is None:
+            req.stack.release(physical)
+        else:
+            qmm.free(req.process.pid, virtual)
+            req.stack.qnpu.executor.scrub((physical,))
