@@ -25,6 +25,7 @@ from qlab_os.qnpu.network_stack import (
     EPR_TYPE_R,
     EntanglementError,
     EprRequest,
+    QubitBusy,
 )
 
 _Key = tuple[int, int, int, int]
@@ -39,6 +40,9 @@ class InProcessLinkLayer:
         self._recvs: dict[_Key, deque[EprRequest]] = defaultdict(deque)
         self._next_create_id = 0
         self.pairs_delivered = 0
+        self._active: list[tuple[EprRequest, EprRequest]] = []
+        """Matched requests with pairs still to make (they wait for a qubit to be freed)."""
+        self._serving = False
 
     def submit(self, request: EprRequest) -> None:
         if request.creator:
@@ -48,36 +52,70 @@ class InProcessLinkLayer:
             key = (request.remote_node_id, request.remote_epr_socket_id, request.node_id, request.epr_socket_id)
             self._recvs[key].append(request)
         while self._creates[key] and self._recvs[key]:
-            self._serve(self._creates[key].popleft(), self._recvs[key].popleft())
+            create, recv = self._creates[key].popleft(), self._recvs[key].popleft()
+            if self._check(create, recv):
+                self._active.append((create, recv))
+        self.progress()
+
+    def progress(self) -> None:
+        """Make every pair that can be made now, in the order the requests were matched."""
+        if self._serving:  # freeing a qubit while making a pair calls back here
+            return
+        self._serving = True
+        try:
+            for create, recv in list(self._active):
+                self._serve(create, recv)
+                if create.pairs_done == create.num_pairs or create.error is not None:
+                    self._active.remove((create, recv))
+        finally:
+            self._serving = False
 
     def cancel(self, node_id: int, pid: int) -> None:
         for table in (self._creates, self._recvs):
             for queue in table.values():
                 for req in [r for r in queue if r.node_id == node_id and r.process.pid == pid]:
                     queue.remove(req)
+        for create, recv in list(self._active):
+            if any(r.node_id == node_id and r.process.pid == pid for r in (create, recv)):
+                self._active.remove((create, recv))
+                for r in (create, recv):
+                    if not (r.node_id == node_id and r.process.pid == pid):
+                        r.stack.fail(r, f"the peer app on node {node_id} stopped before all pairs were made")
 
     def pending(self) -> list[EprRequest]:
         return [r for table in (self._creates, self._recvs) for q in table.values() for r in q]
 
+    def _check(self, create: EprRequest, recv: EprRequest) -> bool:
+        """Reject a matched pair of requests that can never be served (both fail, with the same reason)."""
+        problem = None
+        kind = create.arg(Arg.TYPE, EPR_TYPE_K)
+        if frozenset((create.node_id, recv.node_id)) not in self.link_names:
+            problem = f"there is no link between node {create.node_id} and node {recv.node_id}"
+        elif create.num_pairs != recv.num_pairs:
+            problem = f"the creator asks for {create.num_pairs} pair(s), the receiver for {recv.num_pairs}"
+        elif kind not in (EPR_TYPE_K, EPR_TYPE_M, EPR_TYPE_R):
+            problem = f"unknown request type {kind}"
+        elif create.arg(Arg.RANDOM_BASIS_LOCAL) or create.arg(Arg.RANDOM_BASIS_REMOTE):
+            problem = "random measurement bases (RandomBasis) are not supported yet"
+        if problem is not None:
+            self._fail_both(create, recv, problem)
+        return problem is None
+
+    def _fail_both(self, create: EprRequest, recv: EprRequest, problem: str) -> None:
+        reason = f"entanglement between node {create.node_id} and node {recv.node_id} failed: {problem}"
+        create.stack.fail(create, reason)
+        recv.stack.fail(recv, reason)
+
     def _serve(self, create: EprRequest, recv: EprRequest) -> None:
+        link = self.link_names[frozenset((create.node_id, recv.node_id))]
+        kind = create.arg(Arg.TYPE, EPR_TYPE_K)
         try:
-            link = self.link_names.get(frozenset((create.node_id, recv.node_id)))
-            if link is None:
-                raise EntanglementError(f"there is no link between node {create.node_id} and node {recv.node_id}")
-            if create.num_pairs != recv.num_pairs:
-                raise EntanglementError(f"the creator asks for {create.num_pairs} pair(s), the receiver for "
-                                        f"{recv.num_pairs}")
-            kind = create.arg(Arg.TYPE, EPR_TYPE_K)
-            if kind not in (EPR_TYPE_K, EPR_TYPE_M, EPR_TYPE_R):
-                raise EntanglementError(f"unknown request type {kind}")
-            if create.arg(Arg.RANDOM_BASIS_LOCAL) or create.arg(Arg.RANDOM_BASIS_REMOTE):
-                raise EntanglementError("random measurement bases (RandomBasis) are not supported yet")
-            for pair in range(create.num_pairs):
-                self._pair(create, recv, pair, kind, link)
+            while create.pairs_done < create.num_pairs:
+                self._pair(create, recv, create.pairs_done, kind, link)
+        except QubitBusy:
+            return  # the pair waits until a qubit is freed (progress() is called then)
         except QlabOSError as exc:
-            reason = f"entanglement between node {create.node_id} and node {recv.node_id} failed: {exc}"
-            create.stack.fail(create, reason)
-            recv.stack.fail(recv, reason)
+            self._fail_both(create, recv, str(exc))
 
     def _pair(self, create: EprRequest, recv: EprRequest, pair: int, kind: int, link: str) -> None:
         clock_c, clock_r = self.clocks[create.node_id], self.clocks[recv.node_id]

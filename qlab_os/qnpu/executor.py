@@ -51,6 +51,10 @@ class NetworkStack(Protocol):
         """Accept a create_epr / recv_epr of the running process; results arrive in its arrays later."""
         ...
 
+    def qubits_released(self) -> None:
+        """Qubits of this node were freed (entanglement waiting for one may go ahead)."""
+        ...
+
 
 @dataclass
 class ExecutorStats:
@@ -128,11 +132,15 @@ class Executor:
         """Re-initialise freed physical qubits, so the next owner can never read what the last one left
         (and any entanglement with the last owner's other qubits is broken, as discarding a qubit does).
         A device fault here is logged, not raised: freeing must always succeed."""
+        freed = False
         for q in qubits:
+            freed = True
             try:
                 self.run_physical(self.translator.init(q))
             except QlabOSError as exc:
                 self.log.error("could not re-initialise freed qubit %d: %s", q, exc)
+        if freed and self.network is not None:
+            self.network.qubits_released()
 
     def measure(self, qubit: int) -> int:
         """Measure one physical qubit in Z (routing it to a measurable qubit if the device needs that)."""

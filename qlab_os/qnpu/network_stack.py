@@ -42,7 +42,11 @@ _AXES = {
 
 
 class EntanglementError(QlabOSError):
-    """An entanglement request could not be served (no link, no free communication qubit, no herald...)."""
+    """An entanglement request could not be served (no link, no herald, mismatched requests...)."""
+
+
+class QubitBusy(EntanglementError):
+    """The qubit a pair needs is still taken; the pair waits until one is freed (not a failure)."""
 
 
 @dataclass(eq=False)
@@ -78,6 +82,10 @@ class LinkLayerService(Protocol):
         """Take a request; serve it at once if its peer request is already there."""
         ...
 
+    def progress(self) -> None:
+        """Serve what waits for a qubit to become free (called when a node frees qubits)."""
+        ...
+
     def cancel(self, node_id: int, pid: int) -> None:
         """Drop the pending requests of an app that stopped or failed."""
         ...
@@ -110,13 +118,11 @@ class NodeNetworkStack:
         remote = reg(instr.remote_node_id, "remote node id")
         socket_id = reg(instr.epr_socket_id, "EPR socket id")
         assert remote is not None and socket_id is not None
-        socket = process.epr_sockets.get(socket_id)
+        socket = process.epr_sockets.get((socket_id, remote))
         if socket is None:
-            opened = sorted(process.epr_sockets) or "none"
-            raise SubroutineError(f"{instr.mnemonic}: EPR socket {socket_id} was never opened (opened: {opened})")
-        if socket.remote_node_id != remote:
-            raise SubroutineError(f"{instr.mnemonic}: EPR socket {socket_id} is to node {socket.remote_node_id}, "
-                                  f"not node {remote}")
+            opened = ", ".join(f"{s} to node {n}" for s, n in sorted(process.epr_sockets)) or "none"
+            raise SubroutineError(f"{instr.mnemonic}: EPR socket {socket_id} to node {remote} was never opened "
+                                  f"(opened: {opened})")
         result_address = reg(instr.ent_results_array, "result array")
         assert result_address is not None
         results = self._array(process, result_address, instr.mnemonic)
@@ -148,6 +154,11 @@ class NodeNetworkStack:
             num_pairs=num_pairs, q_array_address=q_array, result_address=result_address, args=args,
         ))
 
+    def qubits_released(self) -> None:
+        """The node freed qubits: pairs that waited for one may go ahead."""
+        if self.service is not None:
+            self.service.progress()
+
     @staticmethod
     def _array(process: Process, address: int, mnemonic: str) -> list[int | None]:
         arr = process.arrays.get(address)
@@ -162,7 +173,7 @@ class NodeNetworkStack:
         qmm = self.qnpu.qmm
         free = [q for q in self.qnpu.spec.communication_qubits if qmm.owner(q) is None]
         if not free:
-            raise EntanglementError(
+            raise QubitBusy(
                 f"node {self.node_id} has no free communication qubit for pair {pair + 1} of {request.num_pairs} "
                 f"(communication qubits {list(self.qnpu.spec.communication_qubits)} are all in use)")
         physical = free[0]
@@ -170,6 +181,8 @@ class NodeNetworkStack:
             qmm.allocate(NETWORK_PID, physical, physical)
             return physical, None
         virtual = self._virtual_id(request, pair)
+        if virtual in request.process.qubit_map:  # a sequential request reuses one virtual qubit per pair
+            raise QubitBusy(f"virtual qubit {virtual} of app {request.process.pid} still holds the previous pair")
         try:
             qmm.allocate(request.process.pid, virtual, physical)
         except (DeviceFullError, QlabOSError) as exc:

@@ -70,6 +70,7 @@ class Process:
     registers: list[int | None] = field(default_factory=lambda: [None] * NUM_REGISTERS)
     arrays: dict[int, list[int | None]] = field(default_factory=dict)
     state: ProcessState = ProcessState.NEW
-    epr_sockets: dict[int, EPRSocketInfo] = field(default_factory=dict)
+    epr_sockets: dict[tuple[int, int], EPRSocketInfo] = field(default_factory=dict)
+    """(EPR socket id, remote node id) -> socket; as in netqasm, one id may be used towards several nodes."""
     error: str | None = None
     subroutines_run: int = 0

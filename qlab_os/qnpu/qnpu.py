@@ -118,8 +118,10 @@ class QNPU:
     def open_epr_socket(self, app_id: int, epr_socket_id: int, remote_node_id: int, remote_epr_socket_id: int,
                         min_fidelity: int = 100) -> None:
         process = self._process(app_id)
-        process.epr_sockets[epr_socket_id] = EPRSocketInfo(epr_socket_id, remote_node_id, remote_epr_socket_id,
-                                                           min_fidelity)
+        key = (epr_socket_id, remote_node_id)
+        if key in process.epr_sockets:
+            raise QlabOSError(f"app {app_id} already opened EPR socket {epr_socket_id} to node {remote_node_id}")
+        process.epr_sockets[key] = EPRSocketInfo(epr_socket_id, remote_node_id, remote_epr_socket_id, min_fidelity)
 
     def run_subroutine(self, subroutine: Subroutine, app_id: int | None = None) -> SubroutineResult:
         """Run a subroutine of a running app to its end. Raises SubroutineError; the app then has failed.

@@ -26,7 +26,7 @@ def test_full_app_lifecycle_over_messages(node):
     q = node.qnpu
     assert isinstance(q.handle_message(bytes(InitNewAppMessage(app_id=3, max_qubits=2)))[-1], MsgDoneMessage)
     q.handle_message(bytes(OpenEPRSocketMessage(app_id=3, epr_socket_id=0, remote_node_id=1)))
-    assert q.processes[3].epr_sockets[0].remote_node_id == 1
+    assert q.processes[3].epr_sockets[(0, 1)].remote_node_id == 1
     replies = q.handle_message(_sub("set R0 11\nret_reg R0\narray 2 @0\nset R1 0\nstore R0 @0[R1]\nret_arr @0\n"))
     kinds = [type(r) for r in replies]
     assert kinds == [ReturnRegMessage, ReturnArrayMessage, MsgDoneMessage]
