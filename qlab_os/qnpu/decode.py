@@ -155,22 +155,28 @@ def decode_binary(raw: bytes, flavour: str = "vanilla") -> Subroutine:
         raise DecodeError(f"binary subroutine body is {body} bytes, not a multiple of {COMMAND_BYTES} "
                           f"(truncated or not NetQASM)")
     fl = flavour_by_name(flavour)
+    ids = fl.id_map
     for i in range(body // COMMAND_BYTES):
-        start = METADATA_BYTES + i * COMMAND_BYTES
-        cmd = raw[start:start + COMMAND_BYTES]
-        if cmd[0] not in fl.id_map:
-            raise DecodeError(f"instruction {i}: unknown instruction id {cmd[0]} in flavour {flavour!r}")
+        if raw[METADATA_BYTES + i * COMMAND_BYTES] not in ids:
+            instr_id = raw[METADATA_BYTES + i * COMMAND_BYTES]
+            raise DecodeError(f"instruction {i}: unknown instruction id {instr_id} in flavour {flavour!r}")
+    try:
+        sub = deserialize(raw, flavour=fl)
+    except Exception:
+        raise DecodeError(_diagnose_binary(raw, fl)) from None
+    validate(sub)
+    return sub
+
+
+def _diagnose_binary(raw: bytes, fl: Flavour) -> str:
+    """Which command of a binary subroutine netqasm could not decode (only run after a failure)."""
+    for i in range((len(raw) - METADATA_BYTES) // COMMAND_BYTES):
+        cmd = raw[METADATA_BYTES + i * COMMAND_BYTES: METADATA_BYTES + (i + 1) * COMMAND_BYTES]
         try:
             fl.id_map[cmd[0]].deserialize_from(cmd)
         except Exception as exc:
-            name = fl.id_map[cmd[0]].mnemonic
-            raise DecodeError(f"instruction {i} ({name}): malformed operands: {exc or type(exc).__name__}") from exc
-    try:
-        sub = deserialize(raw, flavour=fl)
-    except Exception as exc:
-        raise DecodeError(f"cannot decode binary subroutine: {exc or type(exc).__name__}") from exc
-    validate(sub)
-    return sub
+            return f"instruction {i} ({fl.id_map[cmd[0]].mnemonic}): malformed operands: {exc or type(exc).__name__}"
+    return "cannot decode the binary subroutine (bad header?)"
 
 
 def load_subroutine(data: bytes, flavour: str | None = None) -> Subroutine:

@@ -96,7 +96,7 @@ class QNPU:
         self.flavour = flavour
         self.log = logging.getLogger(f"qlab_os.qnpu.{node_name}")
         self.qmm = QuantumMemoryManager(self.spec.num_qubits, self.spec.communication_qubits)
-        self.translator = Translator(self.spec)
+        self.translator = Translator.for_spec(self.spec)
         self.executor = Executor(driver, self.translator, self.qmm, clock, instruction_budget=instruction_budget,
                                  device_time_budget_ns=device_time_budget_ns, network=network, log=self.log)
         self.processes: dict[int, Process] = {}

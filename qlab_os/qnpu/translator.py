@@ -73,6 +73,8 @@ _Cost = tuple[int, int, int]
 _K = TypeVar("_K")
 _V = TypeVar("_V")
 CACHE_LIMIT = 1 << 16
+_SHARED: dict[int, Translator] = {}
+_SHARED_LIMIT = 64
 """Entries per memo (gates, two-qubit circuits, one-qubit decompositions) before it is cleared."""
 _MeasurePlan = tuple[tuple[PhysicalInstruction, ...], PhysicalInstruction, tuple[PhysicalInstruction, ...]]
 
@@ -99,6 +101,18 @@ class Translator:
         self._u1_cache: dict[tuple[int, bytes], list[PhysicalInstruction]] = {}
         self._init_cache: dict[int, tuple[PhysicalInstruction, ...]] = {}
         self._measure_cache: dict[int, _MeasurePlan] = {}
+
+    @classmethod
+    def for_spec(cls, spec: QDeviceSpec) -> Translator:
+        """The shared translator of ``spec``: it is pure, so every node built from the same spec object (a
+        network rebuilt each round) reuses one, with its caches warm."""
+        found = _SHARED.get(id(spec))
+        if found is not None and found.spec is spec:
+            return found
+        if len(_SHARED) >= _SHARED_LIMIT:
+            _SHARED.clear()
+        translator = _SHARED[id(spec)] = cls(spec)
+        return translator
 
     # ------------------------------------------------------------------ public API
 
