@@ -1,9 +1,11 @@
-"""``qlab-os demo`` (``make demo``): the demonstration subroutine on every simulated device.
+"""``qlab-os demo`` (``make demo``): one node, two nodes, three nodes, each against theory.
 
-It runs ``examples/bell_ghz.nqasm`` for many shots on each device, with the device's real noise and with
-the noise off, and prints each statistic next to its theoretical value. With the noise off, every device
-must agree with theory within the shot noise (the translator maps the same vanilla code to each device's
-native gates); with the noise on, the deviations are the device's own.
+1. ``examples/bell_ghz.nqasm`` for many shots on each simulated device, with the device's real noise and
+   with the noise off. With the noise off, every device must agree with theory within the shot noise (the
+   translator maps the same vanilla code to each device's native gates); with it on, deviations are the
+   device's own.
+2. netqasm's teleport example on two nodes and its CHSH-through-a-repeater example on three nodes, unmodified,
+   on ideal and noisy links (:mod:`qlab_os.demo_network`).
 """
 
 from __future__ import annotations
@@ -77,4 +79,8 @@ def run_demo(shots: int = 1000, seed: int = 2025) -> str:
             f"{reports[(d, ideal)].physical_instructions / shots:>20.0f}" for d in devices))
         lines.append("")
     lines.append(sigma_note)
+    from qlab_os.demo_network import chsh_lines, teleport_lines
+
+    lines += ["", *teleport_lines(rounds=max(20, shots // 10), seed=seed), "",
+              *chsh_lines(rounds_per_input=max(25, shots // 4), seed=seed)]
     return "\n".join(lines)
