@@ -49,7 +49,8 @@ def teleport_lines(rounds: int, seed: int) -> list[str]:
         report = run_app(spec, rounds=rounds, seed=seed)
         fid = [float(r["receiver"]["fidelity"]) for r in report.rounds if r.get("receiver")]
         mean, sem = _mean_sem(fid)
-        lines.append(f"  link fidelity {f:.2f}: teleport fidelity {mean:.3f} +- {sem:.3f} (theory {(2 * f + 1) / 3:.3f})"
+        theory = (2 * f + 1) / 3
+        lines.append(f"  link fidelity {f:.2f}: teleport fidelity {mean:.3f} +- {sem:.3f} (theory {theory:.3f})"
                      f"; {1e3 * report.wall_s / rounds:.1f} ms wall and "
                      f"{statistics.fmean(report.virtual_ns) / 1e6:.2f} ms network time per round; "
                      f"{len(report.errors)} errors")
