@@ -4,9 +4,11 @@ A process names qubits only by virtual address (0 .. max_qubits-1, its "unit mod
 only place that maps them to physical indices, so a process can never reach another process's qubits: a
 virtual address it has not allocated simply has no mapping.
 
-Allocation policy (after QNodeOS): virtual address 0 prefers a communication qubit, because netqasm's NV
-transpiler and most apps put the entangled qubit there; other addresses prefer memory qubits, to keep
-communication qubits free for entanglement. Either falls back to any free qubit.
+Allocation policy (after QNodeOS): an app's own qubits (qalloc) go to memory qubits first and fall back to
+communication qubits, so that communication qubits stay free for entanglement; the network stack places
+each half of an entangled pair on a communication qubit explicitly. (netqasm's NV transpiler assumes that
+virtual qubit 0 is the electron; our translator routes through the electron wherever a qubit lives, so that
+assumption is not needed.)
 """
 
 from __future__ import annotations
@@ -26,7 +28,6 @@ class QuantumMemoryManager:
         comm = sorted(set(communication_qubits))
         if any(not 0 <= q < num_qubits for q in comm):
             raise ValueError(f"communication qubits {comm} out of range 0..{num_qubits - 1}")
-        self._comm_order = comm + [q for q in range(num_qubits) if q not in comm]
         self._memory_order = [q for q in range(num_qubits) if q not in comm] + comm
         self._owner: dict[int, int] = {}  # physical -> pid
         self._maps: dict[int, dict[int, int]] = {}  # pid -> (virtual -> physical)
@@ -67,8 +68,7 @@ class QuantumMemoryManager:
         if virtual in mapping:
             raise QubitAccessError(f"virtual qubit {virtual} is already allocated (physical {mapping[virtual]})")
         if physical is None:
-            order = self._comm_order if virtual == 0 else self._memory_order
-            physical = next((q for q in order if q not in self._owner), None)
+            physical = next((q for q in self._memory_order if q not in self._owner), None)
             if physical is None:
                 raise DeviceFullError(
                     f"cannot allocate virtual qubit {virtual}: all {self.num_qubits} physical qubits of the "

@@ -6,13 +6,12 @@ from qlab_os.errors import DeviceFullError, QubitAccessError, SubroutineError
 from qlab_os.qnpu.memory import QuantumMemoryManager
 
 
-def test_virtual_zero_prefers_communication_qubit_others_prefer_memory():
-    qmm = QuantumMemoryManager(4, communication_qubits=[0])
+def test_app_qubits_go_to_memory_qubits_first_keeping_communication_qubits_free():
+    qmm = QuantumMemoryManager(3, communication_qubits=[0])
     qmm.register(1, 4)
-    assert qmm.allocate(1, 1) == 1
-    assert qmm.allocate(1, 0) == 0
-    qmm.register(2, 4)
-    assert qmm.allocate(2, 0) == 2  # communication qubit taken: falls back to a memory qubit
+    assert qmm.allocate(1, 0) == 1
+    assert qmm.allocate(1, 1) == 2
+    assert qmm.allocate(1, 2) == 0  # memory qubits full: falls back to the communication qubit
 
 
 def test_device_full_and_unit_module_bounds():
