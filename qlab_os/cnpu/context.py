@@ -11,6 +11,7 @@ from typing import Protocol
 
 import numpy as np
 import numpy.typing as npt
+from netqasm.lang.subroutine import Subroutine
 
 from qlab_os.errors import QlabOSError
 
@@ -26,6 +27,9 @@ class HostServices(Protocol):
     def to_qnpu(self, role: str, raw_msg: bytes) -> None:
         """Deliver one netqasm host message to the role's QNPU; return once it is handled (SUBROUTINE: once
         it has ended, results written to shared memory). Raises AppError on ERR."""
+        ...
+    def run_subroutine(self, role: str, subroutine: Subroutine) -> None:
+        """Run a compiled subroutine on the role's QNPU (as a SUBROUTINE message would). Raises AppError."""
         ...
     def send(self, role: str, peer: str, socket_id: int, msg: object) -> None:
         """Queue a message (text or a StructuredMessage) for ``peer``; it arrives after the channel latency."""

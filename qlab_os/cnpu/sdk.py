@@ -18,6 +18,7 @@ from typing import Any
 
 import numpy as np
 import numpy.typing as npt
+from netqasm.lang.subroutine import Subroutine
 from netqasm.sdk.classical_communication.broadcast_channel import BroadcastChannel
 from netqasm.sdk.classical_communication.message import StructuredMessage
 from netqasm.sdk.classical_communication.socket import Socket
@@ -67,6 +68,14 @@ class QlabConnection(BaseNetQASMConnection):  # type: ignore[misc]
 
     def _commit_serialized_message(self, raw_msg: bytes, block: bool = True, callback: Any = None) -> None:
         self._qlab_services.to_qnpu(self._qlab_role, bytes(raw_msg))
+        if callback is not None:
+            callback()
+
+    def commit_subroutine(self, subroutine: Subroutine, block: bool = True, callback: Any = None) -> None:
+        """In process, the compiled subroutine goes to the QNPU as it is: serialising it to netqasm's binary
+        and decoding it again would only cost time (the binary path is the one ``qlab-os exec`` and the
+        QNPU's message handler take)."""
+        self._qlab_services.run_subroutine(self._qlab_role, subroutine)
         if callback is not None:
             callback()
 

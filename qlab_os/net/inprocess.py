@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 from netqasm.backend.messages import MessageType, StopAppMessage, deserialize_host_msg
+from netqasm.lang.subroutine import Subroutine
 from netqasm.runtime.app_config import AppConfig
 from netqasm.sdk.classical_communication.message import StructuredMessage
 from netqasm.sdk.config import LogConfig
@@ -33,7 +34,7 @@ from qlab_os.net.config import NetworkConfig
 from qlab_os.net.link_layer import InProcessLinkLayer
 from qlab_os.qdevice.driver import LinkSpec, QDriver
 from qlab_os.qdevice.registry import create_qdriver
-from qlab_os.qnpu.decode import decode_binary
+from qlab_os.qnpu.decode import decode_binary, validate
 from qlab_os.qnpu.network_stack import NodeNetworkStack
 from qlab_os.qnpu.qnpu import QNPU, ErrorReply
 
@@ -137,9 +138,22 @@ class InProcessNetwork:
         except QlabOSError as exc:
             raise AppError(f"node {node.name}: {exc}") from exc
 
+    def run_subroutine(self, role: str, subroutine: Subroutine) -> None:
+        node = self._node(role)
+        try:
+            validate(subroutine)
+            self._run(role, node, subroutine)
+        except AppError:
+            raise
+        except QlabOSError as exc:
+            raise AppError(f"node {node.name}: {exc}") from exc
+
     def _run_subroutine(self, role: str, node: Node, raw: bytes) -> None:
+        self._run(role, node, decode_binary(raw, node.qnpu.flavour))
+
+    def _run(self, role: str, node: Node, subroutine: Subroutine) -> None:
         qnpu = node.qnpu
-        ex = qnpu.begin(decode_binary(raw, qnpu.flavour))
+        ex = qnpu.begin(subroutine)
         pid = ex.process.pid
         errors = node.stack.errors
         while not qnpu.resume(ex):
