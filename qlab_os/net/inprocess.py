@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import copy
 import importlib.util
+import random
 import sys
 from collections import defaultdict, deque
 from dataclasses import dataclass
@@ -67,6 +68,7 @@ class InProcessNetwork:
     def __init__(self, network: NetworkConfig, *, seed: int | None = None, ideal: bool = False,
                  timeout_s: float = DEFAULT_TIMEOUT_S, role_nodes: dict[str, str] | None = None) -> None:
         self.network = network
+        self.seed = seed
         self.timeout_ns = int(timeout_s * 1e9)
         self.role_nodes = dict(role_nodes or {})
         shared: dict[str, object] = {}
@@ -227,6 +229,11 @@ class InProcessNetwork:
                   ) -> dict[str, RoleOutcome]:
         """Run each role's ``main(app_config=..., **inputs)`` to its end. A role that raises fails alone: its
         apps are stopped (qubits freed) and its peers get timeouts, not hangs."""
+        if self.seed is not None:
+            # apps draw their own randomness (bases, angles) from Python's and numpy's global generators; the
+            # roles run one at a time in a fixed order, so seeding those makes the whole round reproducible
+            random.seed(self.seed)
+            np.random.seed(self.seed % 2**32)
         tasks: dict[str, Task] = {}
         for role, main in mains.items():
             node = self._node(role)

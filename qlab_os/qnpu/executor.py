@@ -166,7 +166,7 @@ class Executor:
                                       app_id=process.pid, line=pc, instruction=_text(instr))
             try:
                 ops.append(handler(frame, instr, pc))
-            except (QlabOSError, ValueError, TypeError, AttributeError, OverflowError) as exc:
+            except (QlabOSError, ValueError, TypeError, AttributeError, OverflowError, LookupError) as exc:
                 # malformed operands of an instruction built by hand or decoded from odd input
                 raise SubroutineError(_reason(exc), app_id=process.pid, line=pc, instruction=_text(instr)) from exc
         n = len(ops)

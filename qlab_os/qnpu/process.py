@@ -16,14 +16,19 @@ REGISTERS_PER_GROUP = 16
 NUM_REGISTERS = REGISTERS_PER_GROUP * len(RegisterName)
 
 
+_GROUP_BASE = {id(g): int(g.value) * REGISTERS_PER_GROUP for g in RegisterName}
+"""Keyed by the member's id: Enum attribute access and hashing are Python-level and slow compile down."""
+_NAMES = [f"{RegisterName(s // REGISTERS_PER_GROUP).name}{s % REGISTERS_PER_GROUP}" for s in range(NUM_REGISTERS)]
+
+
 def register_slot(group: RegisterName, index: int) -> int:
     """Position of a register in the flat register file of a process."""
-    return int(group.value) * REGISTERS_PER_GROUP + index
+    return _GROUP_BASE[id(group)] + index
 
 
 def register_name(slot: int) -> str:
     """netqasm spelling of a flat register slot, e.g. ``R0``, ``M3``."""
-    return f"{RegisterName(slot // REGISTERS_PER_GROUP).name}{slot % REGISTERS_PER_GROUP}"
+    return _NAMES[slot]
 
 
 class ProcessState(enum.Enum):
