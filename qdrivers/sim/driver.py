@@ -165,6 +165,8 @@ class SimQDriver(QDriver):
     with ``seed``. A shared world brings its own seeded generator, so ``seed`` must then be None.
     """
 
+    provides_qubit_state = True
+
     name: ClassVar[str] = "sim"
     _DEVICES: ClassVar[tuple[str, ...]] = ("sim-generic", "sim-nv", "sim-ion")
 

@@ -96,7 +96,7 @@ class InProcessNetwork:
             node.stack.service = self.link_layer
         self._by_id = {n.node_id: n for n in self.nodes.values()}
         self.scheduler = Scheduler()
-        self.state_access = all(n.driver.qubit_state((0,)) is not None for n in self.nodes.values())
+        self.state_access = all(n.driver.provides_qubit_state for n in self.nodes.values())
         """Every node can show its qubits' states (simulation): apps' state-checking branches may run."""
         self._mail: dict[tuple[str, str, int], deque[tuple[int, object]]] = defaultdict(deque)
         self.messages_sent = 0

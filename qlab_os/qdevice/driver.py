@@ -39,6 +39,8 @@ class QDriver(abc.ABC):
 
     name: ClassVar[str]
     """Registry name of the driver, e.g. ``"sim"``, ``"nv"``, ``"trapped_ion"``."""
+    provides_qubit_state: ClassVar[bool] = False
+    """True when :meth:`qubit_state` answers (simulated devices); real hardware leaves it False."""
 
     @classmethod
     @abc.abstractmethod
