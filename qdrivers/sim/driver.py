@@ -266,6 +266,14 @@ class SimQDriver(QDriver):
             self._catch_up(i, now)
         return self._world.density_matrix([self._qids[i] for i in qubits])
 
+    def joint_state(self, qubit: int) -> npt.NDArray[np.complex128] | None:
+        """This qubit first, then the rest of its block in id order (qubits of other nodes included; their
+        idle noise is brought up to date by their own drivers when those next touch them)."""
+        self.qubit_state((qubit,))  # brings this qubit's idle noise up to now
+        me = self._qids[qubit]
+        others = sorted(q for q in self._world.block_of(me) if q != me)
+        return self._world.density_matrix([me, *others])
+
     # ---- simulation extras -----------------------------------------------------------------------
 
     @property

@@ -37,7 +37,8 @@ class HostServices(Protocol):
     def recv(self, role: str, peer: str, socket_id: int, block: bool, timeout_s: float | None) -> str:
         """Raises TimeoutError after ``timeout_s`` (virtual), RuntimeError if ``block`` is False and none waits."""
         ...
-    def qubit_state(self, role: str, app_id: int, virtual: int) -> npt.NDArray[np.complex128] | None: ...
+    def qubit_state(self, role: str, app_id: int, virtual: int,
+                    reduced: bool = True) -> npt.NDArray[np.complex128] | None: ...
 
 
 _local = threading.local()

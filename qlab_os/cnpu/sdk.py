@@ -138,10 +138,11 @@ _BROADCAST_SOCKET = -1
 
 
 def get_qubit_state(qubit: Any, reduced_dm: bool = True) -> npt.NDArray[np.complex128] | None:
-    """The density matrix of a qubit of the calling app, on simulated nodes (None on hardware), as in SquidASM."""
+    """The state of a qubit of the calling app, on simulated nodes (None on hardware), as in SquidASM: its
+    reduced density matrix, or with ``reduced_dm=False`` the whole state it is part of (this qubit first)."""
     services, role = current()
     conn = qubit._conn
-    return services.qubit_state(role, conn.app_id, qubit.qubit_id)
+    return services.qubit_state(role, conn.app_id, qubit.qubit_id, reduced=reduced_dm)
 
 
 def install() -> None:

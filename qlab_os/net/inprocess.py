@@ -219,10 +219,11 @@ class InProcessNetwork:
         peer, msg = self.recv_object(role, peers, socket_id, block, timeout_s)
         return peer, msg if isinstance(msg, str) else str(msg)
 
-    def qubit_state(self, role: str, app_id: int, virtual: int) -> npt.NDArray[np.complex128] | None:
+    def qubit_state(self, role: str, app_id: int, virtual: int,
+                    reduced: bool = True) -> npt.NDArray[np.complex128] | None:
         node = self._node(role)
         physical = node.qnpu.qmm.physical(app_id, virtual)
-        return node.driver.qubit_state((physical,))
+        return node.driver.qubit_state((physical,)) if reduced else node.driver.joint_state(physical)
 
     # --- running roles ---------------------------------------------------------------------------------------
     def run_roles(self, mains: dict[str, Any], inputs: dict[str, dict[str, Any]], log_dir: Path,
@@ -239,7 +240,7 @@ class InProcessNetwork:
             node = self._node(role)
             log_config = LogConfig(app_dir=None, log_dir=str(log_dir), log_subroutines_dir=str(log_dir))
             app_config = AppConfig(app_name=role, node_name=node.name, main_func=main, log_config=log_config,
-                                   inputs=dict(inputs.get(role, {})))
+                                   inputs=copy.deepcopy(dict(inputs.get(role, {}))))  # rounds stay independent
 
             def body(role: str = role, main: Any = main, app_config: AppConfig = app_config) -> Any:
                 context.bind(self, role)

@@ -93,3 +93,9 @@ class QDriver(abc.ABC):
         Real hardware returns None. Used by ``get_qubit_state`` and by tests.
         """
         return None
+
+    def joint_state(self, qubit: int) -> npt.NDArray[np.complex128] | None:
+        """The density matrix of the whole state ``qubit`` is part of (every qubit it is entangled with, on
+        any node), with ``qubit`` first; None where the device cannot know it. ``get_qubit_state(q,
+        reduced_dm=False)``, as SquidASM answers it."""
+        return None
