@@ -50,6 +50,8 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--ideal", action="store_true", help="switch off every noise source (devices and links)")
     run.add_argument("--timeout", type=float, default=60.0, help="virtual seconds a role may wait (default 60)")
     run.add_argument("--show-output", action="store_true", help="print what the apps print")
+    run.add_argument("--log-dir", type=Path, default=None,
+                     help="keep netqasm's app logs (get_new_app_logger) here, one folder per round")
 
     sub.add_parser("devices", help="list the devices of the installed QDrivers")
 
@@ -144,7 +146,7 @@ def _run(args: argparse.Namespace) -> int:
     app = load_app(args.app_dir, network=args.network)
     progress = _progress(args.rounds)
     report = run_app(app, rounds=args.rounds, seed=args.seed, ideal=args.ideal, timeout_s=args.timeout,
-                     capture_output=not args.show_output, on_round=progress)
+                     log_dir=args.log_dir, capture_output=not args.show_output, on_round=progress)
     if args.json_out is not None:
         args.json_out.write_text(json.dumps(report.rounds, default=_jsonable, indent=1) + "\n")
     print(summarise(app, report))

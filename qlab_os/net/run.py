@@ -15,6 +15,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from netqasm.logging.output import reset_struct_loggers, save_all_struct_loggers
+
 from qlab_os.net.app_folder import AppSpec
 from qlab_os.net.inprocess import DEFAULT_TIMEOUT_S, InProcessNetwork, RoleOutcome, load_mains
 
@@ -48,14 +50,22 @@ def run_app(app: AppSpec, *, rounds: int = 1, seed: int | None = None, ideal: bo
     out = io.StringIO()
     start = time.perf_counter()
     with contextlib.ExitStack() as stack:
-        folder = log_dir or Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="qlab-os-logs-")))
-        folder.mkdir(parents=True, exist_ok=True)
+        scratch = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="qlab-os-logs-")))
         if capture_output:
             stack.enter_context(contextlib.redirect_stdout(out))
         for r in range(rounds):
+            folder = scratch if log_dir is None else log_dir / f"round{r:05d}"
+            folder.mkdir(parents=True, exist_ok=True)
             net = InProcessNetwork(app.network, seed=round_seed(seed, r), ideal=ideal, timeout_s=timeout_s,
                                    role_nodes=app.role_nodes)
-            outcomes: dict[str, RoleOutcome] = net.run_roles(mains, app.inputs, folder)
+            try:
+                outcomes: dict[str, RoleOutcome] = net.run_roles(mains, app.inputs, folder)
+            finally:
+                # netqasm's app loggers buffer in a process-wide list until saved: save them (with a log
+                # folder) or drop them, every round, so a long run does not accumulate them
+                if log_dir is not None:
+                    save_all_struct_loggers()
+                reset_struct_loggers()
             report.rounds.append({role: o.result for role, o in outcomes.items()})
             report.errors += [(r, role, o.error) for role, o in outcomes.items() if o.error is not None]
             report.virtual_ns.append(max(n.clock.now_ns() for n in net.nodes.values()))

@@ -182,3 +182,22 @@ def test_noisy_link_delivers_its_fidelity(tmp_path):
     p = 2 * (1 - f) / 3
     differ = sum(r["alice"] != r["bob"] for r in rounds) / len(rounds)
     assert abs(differ - p) < _five_sigma(p, len(rounds))
+
+
+def test_cli_run_writes_json_and_keeps_app_logs(tmp_path, capsys):
+    import json
+    import shutil
+    from importlib import resources
+
+    from qlab_os.cli import main
+
+    folder = tmp_path / "teleport"
+    shutil.copytree(str(resources.files("netqasm.examples.apps").joinpath("teleport")), folder)
+    out, logs = tmp_path / "out.json", tmp_path / "logs"
+    assert main(["run", str(folder), "--rounds", "3", "--seed", "1", "--json", str(out), "--log-dir", str(logs)]) == 0
+    rounds = json.loads(out.read_text())
+    assert len(rounds) == 3 and set(rounds[0]) == {"sender", "receiver"}
+    assert all(r["receiver"]["fidelity"] == pytest.approx(1.0) for r in rounds)
+    for r in range(3):  # the app's own log lines, one folder per round
+        assert "m1 = " in (logs / f"round{r:05d}" / "sender_app_log.yaml").read_text()
+    assert "3 round(s) on 2 node(s)" in capsys.readouterr().out
