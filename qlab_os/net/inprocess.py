@@ -91,7 +91,7 @@ class InProcessNetwork:
             for end in link.nodes:
                 self.nodes[end].driver.connect_link(link.name, spec, shared)
             link_names[frozenset(self.nodes[end].node_id for end in link.nodes)] = link.name
-        self.link_layer = InProcessLinkLayer(clocks, link_names)
+        self.link_layer = InProcessLinkLayer(clocks, link_names, random.Random(seed))
         for node in self.nodes.values():
             node.stack.service = self.link_layer
         self._by_id = {n.node_id: n for n in self.nodes.values()}

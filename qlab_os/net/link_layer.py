@@ -6,12 +6,18 @@ link model decides how many attempts it took and what state was delivered. Resul
 arrays in netqasm's layout. Measure-directly halves (M requests, and the creator's half of R) are rotated
 into the requested basis and measured at once, then freed.
 
-A failure (no link between the nodes, no free communication qubit, no herald within the link's maximum
-attempts, mismatched pair counts) fails both requests with the same clear reason.
+Random measurement bases (netqasm's ``RandomBasis``, after the QLink interface): XZ draws Z or X, XYZ draws Z,
+X or Y; CHSH draws Z or X for the creator's half and (Z+X)/sqrt2 or (Z-X)/sqrt2 for the receiver's. The drawn
+basis is reported in the MEASUREMENT_BASIS field as netqasm's ``Basis`` value. Draws come from the round's
+seeded generator.
+
+A failure (no link between the nodes, no herald within the link's maximum attempts, mismatched pair counts)
+fails both requests with the same clear reason.
 """
 
 from __future__ import annotations
 
+import random
 from collections import defaultdict, deque
 from collections.abc import Mapping
 
@@ -32,8 +38,23 @@ _Key = tuple[int, int, int, int]
 """(creator node, creator EPR socket, receiver node, receiver EPR socket)"""
 
 
+_BASIS_Z, _BASIS_X, _BASIS_Y, _BASIS_ZPLUSX, _BASIS_ZMINUSX = 0, 1, 2, 3, 4
+"""netqasm.qlink_compat.Basis values."""
+_BASIS_ROTATIONS = {  # XYX rotations in units of pi/16 that turn the basis into Z (its +1 state into |0>)
+    _BASIS_Z: (0, 0, 0),
+    _BASIS_X: (0, -8, 0),
+    _BASIS_Y: (8, 0, 0),
+    _BASIS_ZPLUSX: (0, -4, 0),
+    _BASIS_ZMINUSX: (0, 4, 0),
+}
+_RANDOM_XZ, _RANDOM_XYZ, _RANDOM_CHSH = 1, 2, 3
+"""netqasm.qlink_compat.RandomBasis values."""
+
+
 class InProcessLinkLayer:
-    def __init__(self, clocks: Mapping[int, VirtualClock], link_names: Mapping[frozenset[int], str]) -> None:
+    def __init__(self, clocks: Mapping[int, VirtualClock], link_names: Mapping[frozenset[int], str],
+                 rng: random.Random | None = None) -> None:
+        self.rng = rng or random.Random(0)
         self.clocks = dict(clocks)
         self.link_names = dict(link_names)
         self._creates: dict[_Key, deque[EprRequest]] = defaultdict(deque)
@@ -95,8 +116,10 @@ class InProcessLinkLayer:
             problem = f"the creator asks for {create.num_pairs} pair(s), the receiver for {recv.num_pairs}"
         elif kind not in (EPR_TYPE_K, EPR_TYPE_M, EPR_TYPE_R):
             problem = f"unknown request type {kind}"
-        elif create.arg(Arg.RANDOM_BASIS_LOCAL) or create.arg(Arg.RANDOM_BASIS_REMOTE):
-            problem = "random measurement bases (RandomBasis) are not supported yet"
+        elif not all(create.arg(a) in (0, _RANDOM_XZ, _RANDOM_XYZ, _RANDOM_CHSH)
+                     for a in (Arg.RANDOM_BASIS_LOCAL, Arg.RANDOM_BASIS_REMOTE)):
+            problem = (f"unknown random basis {create.arg(Arg.RANDOM_BASIS_LOCAL)}/"
+                       f"{create.arg(Arg.RANDOM_BASIS_REMOTE)} (netqasm's RandomBasis: 1 XZ, 2 XYZ, 3 CHSH)")
         if problem is not None:
             self._fail_both(create, recv, problem)
         return problem is None
@@ -146,16 +169,29 @@ class InProcessLinkLayer:
                 fields = [EPR_TYPE_K, create_id, v, direction, pair, req.epr_socket_id, remote, duration_us,
                           done_us, bell]
             else:
-                first = Arg.ROTATION_LOCAL_1 if creator else Arg.ROTATION_REMOTE_1
-                rotations = [create.arg(first + k) for k in range(3)]
-                axes = create.arg(Arg.ROTATION_AXES_LOCAL if creator else Arg.ROTATION_AXES_REMOTE)
+                random_basis = create.arg(Arg.RANDOM_BASIS_LOCAL if creator else Arg.RANDOM_BASIS_REMOTE)
+                if random_basis:
+                    basis = self._draw_basis(random_basis, creator)
+                    rotations, axes = list(_BASIS_ROTATIONS[basis]), 0
+                else:
+                    first = Arg.ROTATION_LOCAL_1 if creator else Arg.ROTATION_REMOTE_1
+                    rotations = [create.arg(first + k) for k in range(3)]
+                    axes = create.arg(Arg.ROTATION_AXES_LOCAL if creator else Arg.ROTATION_AXES_REMOTE)
+                    basis = _BASIS_Z
                 outcome = req.stack.measure_in_basis(q, rotations, axes)
                 req.stack.release(q)
-                fields = [EPR_TYPE_M, create_id, outcome, 0, direction, pair, req.epr_socket_id, remote,
+                fields = [EPR_TYPE_M, create_id, outcome, basis, direction, pair, req.epr_socket_id, remote,
                           duration_us, bell]
             req.stack.write_result(req, pair, fields)
             req.pairs_done += 1
         self.pairs_delivered += 1
+
+    def _draw_basis(self, random_basis: int, creator: bool) -> int:
+        if random_basis == _RANDOM_XZ:
+            return self.rng.choice((_BASIS_Z, _BASIS_X))
+        if random_basis == _RANDOM_XYZ:
+            return self.rng.choice((_BASIS_Z, _BASIS_X, _BASIS_Y))
+        return self.rng.choice((_BASIS_Z, _BASIS_X) if creator else (_BASIS_ZPLUSX, _BASIS_ZMINUSX))
 
     @staticmethod
     def _undo(req: EprRequest, physical: int, virtual: int | None) -> None:

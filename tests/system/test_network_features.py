@@ -201,3 +201,32 @@ def test_cli_run_writes_json_and_keeps_app_logs(tmp_path, capsys):
     for r in range(3):  # the app's own log lines, one folder per round
         assert "m1 = " in (logs / f"round{r:05d}" / "sender_app_log.yaml").read_text()
     assert "3 round(s) on 2 node(s)" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(
+    ("local", "remote", "p_agree"),
+    [
+        ("XZ", "XZ", 0.75),  # same basis half the time (always agree), else agree half the time
+        ("XYZ", "XYZ", 5 / 9),  # ZZ, XX agree (2/9), YY always disagree for Phi+ (1/9), other 6/9 agree half
+        ("CHSH", "CHSH", (3 * math.cos(math.pi / 8) ** 2 + math.sin(math.pi / 8) ** 2) / 4),
+    ],
+)
+def test_measure_directly_in_random_bases(tmp_path, local, remote, p_agree):
+    rounds = _run(tmp_path, 40, seed=12, alice=f"""
+        from netqasm.qlink_compat import RandomBasis
+        def main(app_config=None):
+            epr = EPRSocket("bob")
+            with NetQASMConnection("alice", epr_sockets=[epr]) as conn:
+                res = epr.create_measure(number=10, random_basis_local=RandomBasis.{local},
+                                         random_basis_remote=RandomBasis.{remote})
+            return [int(r.raw_measurement_outcome) for r in res]
+        """, bob="""
+        def main(app_config=None):
+            epr = EPRSocket("alice")
+            with NetQASMConnection("bob", epr_sockets=[epr]) as conn:
+                res = epr.recv_measure(number=10)
+            return [int(r.raw_measurement_outcome) for r in res]
+        """)
+    pairs = [(a, b) for r in rounds for a, b in zip(r["alice"], r["bob"], strict=True)]
+    agree = sum(a == b for a, b in pairs) / len(pairs)
+    assert abs(agree - p_agree) < _five_sigma(p_agree, len(pairs))
