@@ -43,9 +43,9 @@ from typing import Any, Final
 from netqasm.runtime.env import load_app_files
 from netqasm.runtime.interface.config import NoiseType, QuantumHardware
 
+from qlab_os.config_checks import FLOAT_HINT, reject_unknown
 from qlab_os.errors import ConfigError
 from qlab_os.net.config import (
-    FLOAT_HINT,
     LINK_PRESETS,
     MIN_FIDELITY,
     NetworkConfig,
@@ -54,7 +54,6 @@ from qlab_os.net.config import (
     node_name_value,
     parse_network,
     read_yaml,
-    reject_unknown,
 )
 
 ROLES_FILE: Final = "roles.yaml"

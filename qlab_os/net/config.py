@@ -36,6 +36,8 @@ from typing import Any, Final
 
 import yaml
 
+from qlab_os.config_checks import number, reject_unknown
+from qlab_os.config_checks import require as get
 from qlab_os.errors import ConfigError
 
 # Link presets: representative numbers per platform, the same as sim_instruments.physics.link.LinkParams.ideal(),
@@ -64,7 +66,6 @@ _TOP_KEYS: Final = frozenset({"name", "nodes", "links"})
 _NODE_KEYS: Final = frozenset({"name", "device", "id"})
 _LINK_KEYS: Final = frozenset({"between", "preset", "attempt_duration_ns", "success_probability", "fidelity",
                                "classical_latency_ns", "bell_state_correction", "max_attempts"})
-FLOAT_HINT: Final = " (write floats as 1.0e-3, not 1e-3: PyYAML reads the latter as a string)"
 MIN_FIDELITY: Final = 0.25
 """The fidelity of a maximally mixed two-qubit state with a Bell state."""
 
@@ -267,10 +268,10 @@ def _parse_link(i: int, raw: Any, names: Sequence[str], source: str) -> LinkConf
     attempt = duration_ns(values["attempt_duration_ns"], source, key + ".attempt_duration_ns")
     if attempt == 0:
         raise ConfigError(source, key + ".attempt_duration_ns", "must be > 0")
-    p = _number(values["success_probability"], source, key + ".success_probability")
+    p = number(values["success_probability"], source, key + ".success_probability")
     if not 0.0 < p <= 1.0:
         raise ConfigError(source, key + ".success_probability", f"must be in (0, 1], got {p}")
-    fid = _number(values["fidelity"], source, key + ".fidelity")
+    fid = number(values["fidelity"], source, key + ".fidelity")
     if not MIN_FIDELITY <= fid <= 1.0:
         raise ConfigError(source, key + ".fidelity",
                           f"must be in [0.25, 1] (0.25 is a maximally mixed pair), got {fid}")
@@ -314,14 +315,6 @@ def check_devices(config: NetworkConfig, known: Iterable[str]) -> None:
 
 # -- shared validation helpers (also used by qlab_os.net.app_folder) -----------------------------------------------
 
-def get(data: Mapping[str, Any], key: str, typ: type | tuple[type, ...], source: str, path: str) -> Any:
-    if key not in data:
-        raise ConfigError(source, path, "missing")
-    value = data[key]
-    if isinstance(value, bool) or not isinstance(value, typ):
-        want = typ.__name__ if isinstance(typ, type) else " or ".join(t.__name__ for t in typ)
-        raise ConfigError(source, path, f"expected {want}, got {value!r}{_hint(value)}")
-    return value
 
 
 def node_name_value(value: Any, source: str, path: str) -> str:
@@ -335,23 +328,13 @@ def node_name_value(value: Any, source: str, path: str) -> str:
 
 
 def duration_ns(value: Any, source: str, path: str) -> int:
-    number = _number(value, source, path)
-    if math.isinf(number) or number < 0:
+    ns = number(value, source, path)
+    if math.isinf(ns) or ns < 0:
         raise ConfigError(source, path, f"must be a finite number of nanoseconds >= 0, got {value}")
-    return round(number)
+    return round(ns)
 
 
-def _number(value: Any, source: str, path: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or math.isnan(value):
-        raise ConfigError(source, path, f"expected a number, got {value!r}{_hint(value)}")
-    return float(value)
 
 
-def _hint(value: Any) -> str:
-    return FLOAT_HINT if isinstance(value, str) else ""
 
 
-def reject_unknown(data: Mapping[Any, Any], allowed: Iterable[str], source: str, prefix: str) -> None:
-    unknown = sorted(set(map(str, data)) - set(allowed))
-    if unknown:
-        raise ConfigError(source, prefix + unknown[0], f"unknown key; allowed: {', '.join(sorted(allowed))}")

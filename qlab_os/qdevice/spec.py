@@ -23,13 +23,14 @@ PyYAML reads a float only with a dot and a signed exponent: write ``1.0e-3`` and
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 import yaml
 
+from qlab_os.config_checks import float_hint, reject_unknown, require
 from qlab_os.errors import ConfigError
 from qlab_os.qdevice.instructions import Axis, PhysicalOp
 
@@ -148,9 +149,9 @@ def parse_spec(data: Any, source: str = "<spec>") -> QDeviceSpec:
     """Validate a spec given as already-parsed YAML (a mapping)."""
     if not isinstance(data, Mapping):
         raise ConfigError(source, "<top>", f"expected a mapping, got {type(data).__name__}")
-    _reject_unknown(data, {"name", "description", "qubits", "readout", "native", "references"}, source, "")
-    name = _get(data, "name", str, source, "name")
-    raw_qubits = _get(data, "qubits", list, source, "qubits")
+    reject_unknown(data, {"name", "description", "qubits", "readout", "native", "references"}, source, "")
+    name = require(data, "name", str, source, "name")
+    raw_qubits = require(data, "qubits", list, source, "qubits")
     if not raw_qubits:
         raise ConfigError(source, "qubits", "a device needs at least one qubit")
     qubits = tuple(_parse_qubit(i, q, source) for i, q in enumerate(raw_qubits))
@@ -161,10 +162,10 @@ def parse_spec(data: Any, source: str = "<spec>") -> QDeviceSpec:
     readout = data.get("readout", {}) or {}
     if not isinstance(readout, Mapping):
         raise ConfigError(source, "readout", "expected a mapping with p_flip_0 and p_flip_1")
-    _reject_unknown(readout, {"p_flip_0", "p_flip_1"}, source, "readout.")
+    reject_unknown(readout, {"p_flip_0", "p_flip_1"}, source, "readout.")
     p0 = _prob(readout.get("p_flip_0", 0.0), source, "readout.p_flip_0")
     p1 = _prob(readout.get("p_flip_1", 0.0), source, "readout.p_flip_1")
-    raw_natives = _get(data, "native", list, source, "native")
+    raw_natives = require(data, "native", list, source, "native")
     natives = tuple(_parse_native(i, g, n, source) for i, g in enumerate(raw_natives))
     spec = QDeviceSpec(
         name=name, qubits=qubits, natives=natives, readout_p_flip_0=p0, readout_p_flip_1=p1,
@@ -185,7 +186,7 @@ def _parse_qubit(i: int, raw: Any, source: str) -> QubitSpec:
     key = f"qubits[{i}]"
     if not isinstance(raw, Mapping):
         raise ConfigError(source, key, "expected a mapping with at least 'name'")
-    _reject_unknown(raw, {"name", "communication", "t1_ns", "t2_ns"}, source, key + ".")
+    reject_unknown(raw, {"name", "communication", "t1_ns", "t2_ns"}, source, key + ".")
     t1 = _duration(raw.get("t1_ns", math.inf), source, key + ".t1_ns")
     t2 = _duration(raw.get("t2_ns", math.inf), source, key + ".t2_ns")
     if t2 > 2 * t1:
@@ -193,7 +194,7 @@ def _parse_qubit(i: int, raw: Any, source: str) -> QubitSpec:
     comm = raw.get("communication", False)
     if not isinstance(comm, bool):
         raise ConfigError(source, key + ".communication", f"expected true or false, got {comm!r}")
-    return QubitSpec(index=i, name=_get(raw, "name", str, source, key + ".name"), communication=comm,
+    return QubitSpec(index=i, name=require(raw, "name", str, source, key + ".name"), communication=comm,
                      t1_ns=t1, t2_ns=t2)
 
 
@@ -201,15 +202,15 @@ def _parse_native(i: int, raw: Any, n: int, source: str) -> NativeGateSpec:
     key = f"native[{i}]"
     if not isinstance(raw, Mapping):
         raise ConfigError(source, key, "expected a mapping with 'op' and 'duration_ns'")
-    _reject_unknown(raw, {"op", "axes", "qubits", "pairs", "addressing", "duration_ns", "depolarising_prob"},
+    reject_unknown(raw, {"op", "axes", "qubits", "pairs", "addressing", "duration_ns", "depolarising_prob"},
                     source, key + ".")
-    op_name = _get(raw, "op", str, source, key + ".op")
+    op_name = require(raw, "op", str, source, key + ".op")
     try:
         op = PhysicalOp(op_name)
     except ValueError:
         known = ", ".join(o.value for o in PhysicalOp)
         raise ConfigError(source, key + ".op", f"unknown op {op_name!r}; known: {known}") from None
-    duration = _duration(_get(raw, "duration_ns", (int, float), source, key + ".duration_ns"), source,
+    duration = _duration(require(raw, "duration_ns", (int, float), source, key + ".duration_ns"), source,
                          key + ".duration_ns")
     if math.isinf(duration):
         raise ConfigError(source, key + ".duration_ns", "must be finite")
@@ -263,15 +264,6 @@ def _parse_native(i: int, raw: Any, n: int, source: str) -> NativeGateSpec:
                           qubits=qubits, pairs=pairs, global_=addressing == "global")
 
 
-def _get(data: Mapping[str, Any], key: str, typ: type | tuple[type, ...], source: str, path: str) -> Any:
-    if key not in data:
-        raise ConfigError(source, path, "missing")
-    value = data[key]
-    if isinstance(value, bool) or not isinstance(value, typ):
-        want = typ.__name__ if isinstance(typ, type) else " or ".join(t.__name__ for t in typ)
-        hint = " (write floats as 1.0e-3, not 1e-3)" if isinstance(value, str) else ""
-        raise ConfigError(source, path, f"expected {want}, got {value!r}{hint}")
-    return value
 
 
 def _prob(value: Any, source: str, path: str) -> float:
@@ -284,14 +276,9 @@ def _prob(value: Any, source: str, path: str) -> float:
 
 def _duration(value: Any, source: str, path: str) -> float:
     if isinstance(value, bool) or not isinstance(value, (int, float)):
-        hint = " (write floats as 1.0e-3, not 1e-3)" if isinstance(value, str) else ""
-        raise ConfigError(source, path, f"expected a number of nanoseconds, got {value!r}{hint}")
+        raise ConfigError(source, path, f"expected a number of nanoseconds, got {value!r}{float_hint(value)}")
     if math.isnan(value) or value < 0:
         raise ConfigError(source, path, f"must be >= 0, got {value}")
     return float(value)
 
 
-def _reject_unknown(data: Mapping[str, Any], allowed: Iterable[str], source: str, prefix: str) -> None:
-    unknown = sorted(set(map(str, data)) - set(allowed))
-    if unknown:
-        raise ConfigError(source, prefix + unknown[0], f"unknown key; allowed: {', '.join(sorted(allowed))}")
