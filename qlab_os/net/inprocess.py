@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import copy
 import importlib.util
+import math
 import random
 import sys
 from collections import defaultdict, deque
@@ -41,6 +42,10 @@ from qlab_os.qnpu.qnpu import QNPU, ErrorReply
 
 DEFAULT_TIMEOUT_S = 60.0
 """How long (virtual seconds) a role may wait for a message or for entanglement before it gets a timeout."""
+DEFAULT_ROUND_LIMIT_S = 3600.0
+"""Virtual seconds one round may last (an app that retries a timed-out recv forever ends here)."""
+DEFAULT_WALL_TIMEOUT_S = 60.0
+"""Real seconds a role may run without handing back (a busy loop, input(), time.sleep()) before it is dropped."""
 _UNLIMITED_ATTEMPTS = 10**12
 
 
@@ -66,7 +71,9 @@ class InProcessNetwork:
     """Implements :class:`qlab_os.cnpu.context.HostServices` for one round."""
 
     def __init__(self, network: NetworkConfig, *, seed: int | None = None, ideal: bool = False,
-                 timeout_s: float = DEFAULT_TIMEOUT_S, role_nodes: dict[str, str] | None = None) -> None:
+                 timeout_s: float = DEFAULT_TIMEOUT_S, role_nodes: dict[str, str] | None = None,
+                 round_limit_s: float = DEFAULT_ROUND_LIMIT_S, wall_timeout_s: float = DEFAULT_WALL_TIMEOUT_S,
+                 ) -> None:
         self.network = network
         self.seed = seed
         self.timeout_ns = int(timeout_s * 1e9)
@@ -95,7 +102,8 @@ class InProcessNetwork:
         for node in self.nodes.values():
             node.stack.service = self.link_layer
         self._by_id = {n.node_id: n for n in self.nodes.values()}
-        self.scheduler = Scheduler()
+        self.scheduler = Scheduler(max_time_ns=int(round_limit_s * 1e9), wall_timeout_s=wall_timeout_s)
+        self._tasks: dict[str, Task] = {}
         self.state_access = all(n.driver.provides_qubit_state for n in self.nodes.values())
         """Every node can show its qubits' states (simulation): apps' state-checking branches may run."""
         self._mail: dict[tuple[str, str, int], deque[tuple[int, object]]] = defaultdict(deque)
@@ -157,17 +165,21 @@ class InProcessNetwork:
         qnpu = node.qnpu
         ex = qnpu.begin(subroutine)
         pid = ex.process.pid
-        errors = node.stack.errors
+        errors, clock = node.stack.errors, node.clock
         while not qnpu.resume(ex):
             ready = ex.ready
             assert ready is not None
-            ok = self.scheduler.wait_until(lambda ready=ready: ready() or pid in errors,  # type: ignore[misc]
-                                           self.timeout_ns, f"{role} on {node.name}: {ex.blocked_on}")
+
+            def ready_at(ready: Any = ready) -> int | None:
+                return clock.now_ns() if ready() or pid in errors else None
+
+            ok = self.scheduler.wait_until(ready_at, self.timeout_ns, f"{role} on {node.name}: {ex.blocked_on}")
             error = errors.pop(pid, None)
             if error is not None or not ok:
+                why = self.link_layer.waiting_reason(node.node_id, pid)
                 self.link_layer.cancel(node.node_id, pid)
                 qnpu.abort(ex, error or (f"timed out after {self.timeout_ns / 1e9:g} s (virtual) waiting: "
-                                         f"{ex.blocked_on}; no matching request from the peer arrived"))
+                                         f"{ex.blocked_on}; {why}"))
         qnpu.finish(ex)
 
     def send(self, role: str, peer: str, socket_id: int, msg: object) -> None:
@@ -180,6 +192,7 @@ class InProcessNetwork:
     def recv_object(self, role: str, peers: list[str], socket_id: int, block: bool,
                     timeout_s: float | None) -> tuple[str, object]:
         boxes = [(peer, self._mail[(peer, role, socket_id)]) for peer in peers]
+        clock = self._node(role).clock
 
         def first() -> tuple[str, deque[tuple[int, object]]] | None:
             waiting = [(box[0][0], i) for i, (_, box) in enumerate(boxes) if box]
@@ -187,14 +200,31 @@ class InProcessNetwork:
                 return None
             return boxes[min(waiting)[1]]
 
+        def peers_ended() -> bool:
+            return all(self._tasks[p].state in (TaskState.DONE, TaskState.FAILED) for p in peers
+                       if p in self._tasks) and all(p in self._tasks for p in peers)
+
+        def ready_at() -> int | None:
+            found = first()
+            if found is not None:
+                return found[1][0][0]  # the earliest message's arrival time
+            if peers_ended():  # known no earlier than the last peer ended, in its own time
+                return max(clock.now_ns(), *(self._tasks[p].clock.now_ns() for p in peers))
+            return None
+
         if first() is None:
             if not block:
                 raise RuntimeError(f"no message for {role} from {', '.join(peers)}")
+            if timeout_s is not None and not (timeout_s >= 0 and math.isfinite(timeout_s)):
+                raise ValueError(f"recv timeout must be a finite number of seconds >= 0, got {timeout_s}")
             timeout_ns = self.timeout_ns if timeout_s is None else int(timeout_s * 1e9)
-            if not self.scheduler.wait_until(lambda: first() is not None, timeout_ns,
-                                             f"{role}: recv from {', '.join(peers)}"):
+            ok = self.scheduler.wait_until(ready_at, timeout_ns, f"{role}: recv from {', '.join(peers)}")
+            if not ok:  # a message arriving after the deadline stays queued for a later recv
                 raise TimeoutError(f"{role}: no message from {', '.join(peers)} within {timeout_ns / 1e9:g} s "
-                                   "(virtual); did the peer stop or fail?")
+                                   "(virtual)")
+            if first() is None:  # woken because every peer has ended: nothing can ever arrive
+                raise ConnectionError(f"{role}: {', '.join(peers)} ended ({self._ended(peers)}) without "
+                                      "sending the message it waits for")
         found = first()
         assert found is not None
         peer, box = found
@@ -202,6 +232,16 @@ class InProcessNetwork:
         clock = self._node(role).clock
         clock.advance_to_ns(max(clock.now_ns(), deliver_ns))
         return peer, msg
+
+    def _ended(self, peers: list[str]) -> str:
+        parts = []
+        for p in peers:
+            task = self._tasks.get(p)
+            if task is not None and task.state is TaskState.FAILED:
+                parts.append(f"{p} failed: {_describe(task.error) if task.error else 'cancelled'}")
+            else:
+                parts.append(f"{p} returned")
+        return "; ".join(parts)
 
     def recv(self, role: str, peer: str, socket_id: int, block: bool, timeout_s: float | None) -> str:
         msg = self.recv_object(role, [peer], socket_id, block, timeout_s)[1]
@@ -235,7 +275,7 @@ class InProcessNetwork:
             # roles run one at a time in a fixed order, so seeding those makes the whole round reproducible
             random.seed(self.seed)
             np.random.seed(self.seed % 2**32)
-        tasks: dict[str, Task] = {}
+        tasks = self._tasks
         for role, main in mains.items():
             node = self._node(role)
             log_config = LogConfig(app_dir=None, log_dir=str(log_dir), log_subroutines_dir=str(log_dir))

@@ -35,6 +35,14 @@ from qlab_os.qnpu.network_stack import (
 )
 
 _Key = tuple[int, int, int, int]
+
+
+def _distinct_qubits(req: EprRequest) -> int:
+    """How many qubits a keep request holds at once: its distinct virtual ids (a sequential request reuses one)."""
+    if req.q_array_address is None:
+        return 1
+    ids = req.process.arrays.get(req.q_array_address) or []
+    return max(1, len({v for v in ids[: req.num_pairs] if v is not None}))
 """(creator node, creator EPR socket, receiver node, receiver EPR socket)"""
 
 
@@ -103,6 +111,21 @@ class InProcessLinkLayer:
                     if not (r.node_id == node_id and r.process.pid == pid):
                         r.stack.fail(r, f"the peer app on node {node_id} stopped before all pairs were made")
 
+    def waiting_reason(self, node_id: int, pid: int) -> str:
+        """Why an app's entanglement has not come: matched but waiting for a qubit, or never matched."""
+        for create, recv in self._active:
+            for req in (create, recv):
+                if req.node_id == node_id and req.process.pid == pid:
+                    return (f"the request was matched, but pair {req.pairs_done + 1} of {req.num_pairs} waits for a "
+                            f"free communication qubit (node {create.node_id} or {recv.node_id} has none free: "
+                            "are they held by the app itself?)")
+        for req in self.pending():
+            if req.node_id == node_id and req.process.pid == pid:
+                other = "create_epr" if not req.creator else "recv_epr"
+                return (f"no matching {other} arrived from node {req.remote_node_id} on EPR socket "
+                        f"{req.remote_epr_socket_id} (check that both sides name each other's socket ids)")
+        return "no matching request from the peer arrived"
+
     def pending(self) -> list[EprRequest]:
         return [r for table in (self._creates, self._recvs) for q in table.values() for r in q]
 
@@ -120,6 +143,14 @@ class InProcessLinkLayer:
                      for a in (Arg.RANDOM_BASIS_LOCAL, Arg.RANDOM_BASIS_REMOTE)):
             problem = (f"unknown random basis {create.arg(Arg.RANDOM_BASIS_LOCAL)}/"
                        f"{create.arg(Arg.RANDOM_BASIS_REMOTE)} (netqasm's RandomBasis: 1 XZ, 2 XYZ, 3 CHSH)")
+        if problem is None and kind == EPR_TYPE_K:
+            for req in (create, recv):
+                need = _distinct_qubits(req)
+                have = len(req.stack.qnpu.spec.communication_qubits)
+                if need > have:
+                    problem = (f"node {req.node_id} must hold {need} pairs at once, but it has {have} communication "
+                               "qubit(s); ask for them one at a time (sequential=True) or move each pair away")
+                    break
         if problem is not None:
             self._fail_both(create, recv, problem)
         return problem is None
