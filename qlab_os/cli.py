@@ -20,6 +20,7 @@ from qlab_os.errors import QlabOSError, SubroutineError
 EXIT_ERROR = 1
 EXIT_USAGE = 2
 EXIT_INTERNAL = 3
+EXIT_INTERRUPTED = 130
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -49,6 +50,10 @@ def _parser() -> argparse.ArgumentParser:
                      help="write a JSON list, one entry per round: role -> what its main returned")
     run.add_argument("--ideal", action="store_true", help="switch off every noise source (devices and links)")
     run.add_argument("--timeout", type=float, default=60.0, help="virtual seconds a role may wait (default 60)")
+    run.add_argument("--round-limit", type=float, default=3600.0,
+                     help="virtual seconds one round may last (default 3600)")
+    run.add_argument("--wall-timeout", type=float, default=60.0,
+                     help="real seconds a role may run without handing back to qlab-os (default 60)")
     run.add_argument("--show-output", action="store_true", help="print what the apps print")
     run.add_argument("--log-dir", type=Path, default=None,
                      help="keep netqasm's app logs (get_new_app_logger) here, one folder per round")
@@ -98,6 +103,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (ValueError, OSError) as exc:
         print(f"qlab-os: error: {exc}", file=sys.stderr)
         return EXIT_USAGE
+    except KeyboardInterrupt:
+        print("qlab-os: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
     except Exception as exc:  # the last line of defence: no raw traceback for users
         if os.environ.get("QLAB_OS_DEBUG"):
             raise
@@ -143,16 +151,26 @@ def _run(args: argparse.Namespace) -> int:
     from qlab_os.net.run import run_app
     from qlab_os.net.summary import summarise
 
+    if args.json_out is not None and (args.json_out.is_dir() or not args.json_out.parent.is_dir()):
+        raise ValueError(f"--json {args.json_out}: not a file in an existing folder")
     app = load_app(args.app_dir, network=args.network)
     progress = _progress(args.rounds)
     report = run_app(app, rounds=args.rounds, seed=args.seed, ideal=args.ideal, timeout_s=args.timeout,
-                     log_dir=args.log_dir, capture_output=not args.show_output, on_round=progress)
+                     log_dir=args.log_dir, capture_output=not args.show_output, on_round=progress,
+                     round_limit_s=args.round_limit, wall_timeout_s=args.wall_timeout)
     if args.json_out is not None:
-        args.json_out.write_text(json.dumps(report.rounds, default=_jsonable, indent=1) + "\n")
+        args.json_out.write_text(json.dumps(_jsonable(report.rounds), indent=1, allow_nan=False) + "\n")
     print(summarise(app, report))
     for round_index, role, error in report.errors[:10]:
         print(f"qlab-os: error: round {round_index}, role {role}: {error}", file=sys.stderr)
-    return EXIT_ERROR if report.errors else 0
+    if len(report.errors) > 10:
+        print(f"qlab-os: ... and {len(report.errors) - 10} more failed roles", file=sys.stderr)
+    if report.stopped:
+        print(f"qlab-os: error: {report.stopped}", file=sys.stderr)
+    if report.interrupted:
+        print(f"qlab-os: interrupted after {len(report.rounds)} round(s)", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    return EXIT_ERROR if report.errors or report.stopped else 0
 
 
 def _progress(rounds: int) -> Callable[[int], None] | None:
@@ -170,15 +188,26 @@ def _progress(rounds: int) -> Callable[[int], None] | None:
 
 
 def _jsonable(value: object) -> object:
-    try:
-        import numpy as np
+    """What an app's main returned, as strict JSON: keys become strings, numpy values Python values,
+    complex numbers [re, im], NaN and infinities strings, anything else its str()."""
+    import math
 
-        if isinstance(value, np.generic):
-            return value.item()
-        if isinstance(value, np.ndarray):
-            return value.tolist()
-    except ImportError:  # pragma: no cover
-        pass
+    import numpy as np
+
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, np.ndarray):
+        value = value.tolist()
+    if value is None or isinstance(value, bool | int | str):
+        return value
+    if isinstance(value, float):
+        return value if math.isfinite(value) else str(value)
+    if isinstance(value, complex):
+        return [_jsonable(value.real), _jsonable(value.imag)]
+    if isinstance(value, dict):
+        return {k if isinstance(k, str) else str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple | set | frozenset):
+        return [_jsonable(v) for v in value]
     return str(value)
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+import math
 import tempfile
 import time
 from collections.abc import Callable
@@ -18,7 +19,14 @@ from typing import Any
 from netqasm.logging.output import reset_struct_loggers, save_all_struct_loggers
 
 from qlab_os.net.app_folder import AppSpec
-from qlab_os.net.inprocess import DEFAULT_TIMEOUT_S, InProcessNetwork, RoleOutcome, load_mains
+from qlab_os.net.inprocess import (
+    DEFAULT_ROUND_LIMIT_S,
+    DEFAULT_TIMEOUT_S,
+    DEFAULT_WALL_TIMEOUT_S,
+    InProcessNetwork,
+    RoleOutcome,
+    load_mains,
+)
 
 
 def round_seed(seed: int | None, round_index: int) -> int | None:
@@ -38,16 +46,42 @@ class RunReport:
     pairs: int = 0
     messages: int = 0
     output: str = ""
+    """The last part of what the apps printed (bounded; see OUTPUT_TAIL_CHARS)."""
+    interrupted: bool = False
+    """Stopped early by Ctrl-C; ``rounds`` holds the rounds that finished."""
+    stopped: str | None = None
+    """Why the run stopped before its last round (a role that had to be abandoned), if it did."""
+
+
+OUTPUT_TAIL_CHARS = 64 * 1024
+
+
+class _Tail(io.StringIO):
+    """Keeps only the last OUTPUT_TAIL_CHARS characters written (apps may print a lot, for many rounds)."""
+
+    def write(self, text: str) -> int:
+        n = super().write(text)
+        if self.tell() > 2 * OUTPUT_TAIL_CHARS:
+            keep = self.getvalue()[-OUTPUT_TAIL_CHARS:]
+            self.seek(0)
+            self.truncate()
+            super().write(keep)
+        return n
 
 
 def run_app(app: AppSpec, *, rounds: int = 1, seed: int | None = None, ideal: bool = False,
             timeout_s: float = DEFAULT_TIMEOUT_S, log_dir: Path | None = None, capture_output: bool = True,
-            on_round: Callable[[int], None] | None = None) -> RunReport:
+            on_round: Callable[[int], None] | None = None, round_limit_s: float = DEFAULT_ROUND_LIMIT_S,
+            wall_timeout_s: float = DEFAULT_WALL_TIMEOUT_S) -> RunReport:
+    """Run ``rounds`` rounds. Ctrl-C stops the run after what has finished (``report.interrupted``)."""
     if rounds < 1:
         raise ValueError(f"--rounds must be >= 1, got {rounds}")
+    for name, value in (("--timeout", timeout_s), ("round limit", round_limit_s), ("wall timeout", wall_timeout_s)):
+        if not (math.isfinite(value) and value > 0):
+            raise ValueError(f"{name} must be a finite number of seconds > 0, got {value}")
     mains = load_mains(app)
     report = RunReport(app=app.name)
-    out = io.StringIO()
+    out = _Tail()
     start = time.perf_counter()
     with contextlib.ExitStack() as stack:
         scratch = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="qlab-os-logs-")))
@@ -57,9 +91,13 @@ def run_app(app: AppSpec, *, rounds: int = 1, seed: int | None = None, ideal: bo
             folder = scratch if log_dir is None else log_dir / f"round{r:05d}"
             folder.mkdir(parents=True, exist_ok=True)
             net = InProcessNetwork(app.network, seed=round_seed(seed, r), ideal=ideal, timeout_s=timeout_s,
-                                   role_nodes=app.role_nodes)
+                                   role_nodes=app.role_nodes, round_limit_s=round_limit_s,
+                                   wall_timeout_s=wall_timeout_s)
             try:
                 outcomes: dict[str, RoleOutcome] = net.run_roles(mains, app.inputs, folder)
+            except KeyboardInterrupt:
+                report.interrupted = True
+                break
             finally:
                 # netqasm's app loggers buffer in a process-wide list until saved: save them (with a log
                 # folder) or drop them, every round, so a long run does not accumulate them
@@ -73,6 +111,10 @@ def run_app(app: AppSpec, *, rounds: int = 1, seed: int | None = None, ideal: bo
             report.messages += net.messages_sent
             if on_round is not None:
                 on_round(r)
+            if net.scheduler.abandoned:  # its thread is still running app code: no further round can be trusted
+                names = ", ".join(t.name for t in net.scheduler.abandoned)
+                report.stopped = f"round {r}: role {names} never handed back, so the run stopped there"
+                break
     report.wall_s = time.perf_counter() - start
     report.output = out.getvalue()
     return report

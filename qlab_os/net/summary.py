@@ -31,11 +31,15 @@ def _describe(values: list[Any]) -> str:
     if not present:
         return "returned nothing"
     if all(isinstance(v, dict) for v in present):
-        keys = sorted({k for v in present for k in v})
+        keys = sorted({k for v in present for k in v}, key=repr)  # keys of any type
         return "; ".join(f"{k}: {_describe([v.get(k) for v in present])}" for k in keys)
     if all(isinstance(v, bool | int | float) and not isinstance(v, bool) for v in present) and len(present) > 1:
         return f"mean {statistics.mean(present):.4g} over {len(present)}"
-    counts = Counter(repr(v) for v in present)
+    counts = Counter(_short(repr(v)) for v in present)
     if len(counts) <= 4:
         return ", ".join(f"{value} x{count}" for value, count in counts.most_common())
     return f"{len(counts)} distinct values over {len(present)} rounds"
+
+
+def _short(text: str, limit: int = 80) -> str:
+    return text if len(text) <= limit else text[: limit - 3] + "..."

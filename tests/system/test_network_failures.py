@@ -210,3 +210,57 @@ def test_a_role_that_never_hands_back_is_abandoned(tmp_path):
     out = net.run_roles(load_mains(app), app.inputs, folder)
     assert "role a ran for 0.5 s of real time without handing back" in out["a"].error
     assert out["b"].error is not None and "ConnectionError" in out["b"].error
+
+
+def test_ctrl_c_stops_the_run_keeps_finished_rounds_and_writes_json(tmp_path, capsys):
+    import json
+
+    from qlab_os.cli import EXIT_INTERRUPTED, main
+
+    folder = _app(tmp_path, solo="""
+        import _thread
+        CALLS = []
+        def main(app_config=None):
+            CALLS.append(1)
+            if len(CALLS) == 3:
+                _thread.interrupt_main()  # what Ctrl-C does: KeyboardInterrupt in the main thread
+                with NetQASMConnection("solo") as conn:
+                    Qubit(conn).measure()
+            return len(CALLS)
+        """)
+    out = tmp_path / "out.json"
+    assert main(["run", str(folder), "--rounds", "50", "--json", str(out)]) == EXIT_INTERRUPTED
+    assert "interrupted after 2 round(s)" in capsys.readouterr().err
+    assert json.loads(out.read_text()) == [{"solo": 1}, {"solo": 2}]
+
+
+def test_json_output_is_strict_whatever_the_apps_return(tmp_path, capsys):
+    import json
+
+    from qlab_os.cli import main
+
+    folder = _app(tmp_path, solo="""
+        import numpy as np
+        def main(app_config=None):
+            return {(0, 1): 2, "nan": float("nan"), "c": 1 + 2j, "np": np.int64(3), "arr": np.eye(2)}
+        """)
+    out = tmp_path / "out.json"
+    assert main(["run", str(folder), "--json", str(out)]) == 0
+    assert json.loads(out.read_text()) == [
+        {"solo": {"(0, 1)": 2, "nan": "nan", "c": [1.0, 2.0], "np": 3, "arr": [[1.0, 0.0], [0.0, 1.0]]}}]
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (["--timeout", "-1"], "--timeout must be a finite number of seconds > 0"),
+    (["--timeout", "inf"], "--timeout must be a finite number of seconds > 0"),
+    (["--json", "{tmp}"], "not a file in an existing folder"),
+])
+def test_bad_run_options_fail_before_running(tmp_path, capsys, args, message):
+    from qlab_os.cli import main
+
+    folder = _app(tmp_path, solo="""
+        def main(app_config=None):
+            raise AssertionError("must not run")
+        """)
+    assert main(["run", str(folder), *[a.format(tmp=tmp_path) for a in args]]) != 0
+    assert message in capsys.readouterr().err
