@@ -148,6 +148,8 @@ _Handler = Callable[["SimQDriver", PhysicalInstruction, NativeGateSpec, int], Ph
 
 
 _WORLD_KEY = "sim.world"
+_OWNERS_KEY = "sim.owners"
+"""world qubit id -> (driver, index) for every sim driver of a run."""
 
 
 @functools.cache
@@ -185,6 +187,7 @@ class SimQDriver(QDriver):
         now = clock.now_ns()
         self._last_ns = [now] * spec.num_qubits
         self._links: dict[str, EntanglementLink] = {}
+        self._owners: dict[int, tuple[SimQDriver, int]] = {i: (self, n) for n, i in enumerate(self._qids)}
         self._comm_qids = tuple(self._qids[i] for i in spec.communication_qubits)
 
     # ---- construction ----------------------------------------------------------------------------
@@ -208,7 +211,13 @@ class SimQDriver(QDriver):
             world = shared[_WORLD_KEY] = QuantumWorld(make_rng(seed))
         if not isinstance(world, QuantumWorld):
             raise QDriverError(f"the run's shared dict holds a {type(world).__name__} under {_WORLD_KEY!r}")
-        return cls(spec, clock, world=world)
+        driver = cls(spec, clock, world=world)
+        owners = shared.setdefault(_OWNERS_KEY, {})
+        assert isinstance(owners, dict)
+        for i, qid in enumerate(driver.qubit_ids):
+            owners[qid] = (driver, i)
+        driver._owners = owners
+        return driver
 
     @classmethod
     def load_device_spec(cls, device: str, *, ideal: bool = False) -> QDeviceSpec:
@@ -267,11 +276,16 @@ class SimQDriver(QDriver):
         return self._world.density_matrix([self._qids[i] for i in qubits])
 
     def joint_state(self, qubit: int) -> npt.NDArray[np.complex128] | None:
-        """This qubit first, then the rest of its block in id order (qubits of other nodes included; their
-        idle noise is brought up to date by their own drivers when those next touch them)."""
-        self.qubit_state((qubit,))  # brings this qubit's idle noise up to now
+        """This qubit first, then the rest of its block in id order. Every qubit of the block, on any node of
+        the run, first gets its idle noise up to its own node's clock."""
+        self.qubit_state((qubit,))
         me = self._qids[qubit]
         others = sorted(q for q in self._world.block_of(me) if q != me)
+        for q in others:
+            owner = self._owners.get(q)
+            if owner is not None:
+                driver, index = owner
+                driver._catch_up(index, driver._clock.now_ns())
         return self._world.density_matrix([me, *others])
 
     # ---- simulation extras -----------------------------------------------------------------------

@@ -49,6 +49,10 @@ def bind(services: HostServices, role: str) -> None:
     _local.services, _local.role = services, role
 
 
+def unbind() -> None:
+    _local.services, _local.role = None, None
+
+
 def current() -> tuple[HostServices, str]:
     services = getattr(_local, "services", None)
     if services is None:

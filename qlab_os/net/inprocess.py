@@ -285,7 +285,10 @@ class InProcessNetwork:
             def body(role: str = role, main: Any = main, app_config: AppConfig = app_config) -> Any:
                 context.bind(self, role)
                 sim_compat.state_access(self.state_access)
-                return main(app_config=app_config, **app_config.inputs)
+                try:
+                    return main(app_config=app_config, **app_config.inputs)
+                finally:
+                    context.unbind()  # the pooled thread must not keep this round's network alive
 
             tasks[role] = self.scheduler.spawn(role, body, node.clock)
         try:

@@ -230,3 +230,47 @@ def test_measure_directly_in_random_bases(tmp_path, local, remote, p_agree):
     pairs = [(a, b) for r in rounds for a, b in zip(r["alice"], r["bob"], strict=True)]
     agree = sum(a == b for a, b in pairs) / len(pairs)
     assert abs(agree - p_agree) < _five_sigma(p_agree, len(pairs))
+
+
+def test_a_pair_decoheres_with_each_node_s_own_clock(tmp_path):
+    """Two NV nodes, a perfect link, 0.5 s of classical latency. Bob looks at the joint state once alice's
+    message has arrived: his electron has waited 0.5 s of his clock, alice's has not (her clock is still
+    near 0), so the Bell coherence must be exactly 1/2 exp(-0.5 s / T2) of one electron."""
+    from qlab_os.clock import VirtualClock
+    from qlab_os.qdevice.registry import create_qdriver
+
+    t2_ns = create_qdriver("sim-nv", clock=VirtualClock()).spec.qubits[0].t2_ns
+    latency_ns = 500_000_000
+    network = f"""
+        nodes:
+          - {{name: alice, device: sim-nv}}
+          - {{name: bob, device: sim-nv}}
+        links:
+          - {{between: [alice, bob], preset: ideal, classical_latency_ns: {latency_ns}}}
+        """
+    rounds = _run(tmp_path, 1, seed=5, network=network, alice="""
+        def main(app_config=None):
+            epr = EPRSocket("bob")
+            sock = Socket("alice", "bob")
+            with NetQASMConnection("alice", epr_sockets=[epr]) as conn:
+                epr.create_keep()
+                conn.flush()
+                sock.send("go")
+                sock.recv()
+        """, bob="""
+        def main(app_config=None):
+            epr = EPRSocket("alice")
+            sock = Socket("bob", "alice")
+            with NetQASMConnection("bob", epr_sockets=[epr]) as conn:
+                q = epr.recv_keep()[0]
+                conn.flush()
+                sock.recv()
+                rho = get_qubit_state(q, reduced_dm=False)
+            sock.send("done")
+            return [abs(rho[0, 3]), rho.shape[0], float(rho[0, 0].real)]
+        """)
+    coherence, dim, p00 = rounds[0]["bob"]
+    assert dim == 4
+    expected = 0.5 * math.exp(-(latency_ns / t2_ns))
+    assert coherence == pytest.approx(expected, rel=0.01)  # the ENT and message steps add ~us, not 1%
+    assert p00 == pytest.approx(0.5, abs=1e-3)
