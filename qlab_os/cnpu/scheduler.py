@@ -254,6 +254,6 @@ class Scheduler:
             task.state = TaskState.FAILED
             task.error = SchedulerError(
                 f"role {task.name} ran for {self.wall_timeout_s:g} s of real time without handing back to "
-                "qlab-os (a busy loop, or a blocking call such as input() or time.sleep()); it was abandoned")
+                "qlab-os (a busy loop, or a blocking call such as input() or a sleep); it was abandoned")
             self.abandoned.append(task)
         self._current = None

@@ -45,7 +45,7 @@ DEFAULT_TIMEOUT_S = 60.0
 DEFAULT_ROUND_LIMIT_S = 3600.0
 """Virtual seconds one round may last (an app that retries a timed-out recv forever ends here)."""
 DEFAULT_WALL_TIMEOUT_S = 60.0
-"""Real seconds a role may run without handing back (a busy loop, input(), time.sleep()) before it is dropped."""
+"""Real seconds a role may run without handing back (a busy loop, input(), a sleep) before it is dropped."""
 _UNLIMITED_ATTEMPTS = 10**12
 
 
