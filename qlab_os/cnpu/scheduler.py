@@ -34,7 +34,6 @@ from qlab_os.errors import QlabOSError
 class TaskState(enum.Enum):
     NEW = "new"
     RUNNING = "running"
-    READY = "ready"
     WAITING = "waiting"
     DONE = "done"
     FAILED = "failed"
@@ -162,16 +161,11 @@ class Scheduler:
             return False
         return True
 
-    def yield_now(self) -> None:
-        """Let the other ready tasks run once (cooperative fairness)."""
-        task = self._require_task()
-        task.state = TaskState.READY
-        self._hand_back(task)
 
     def _require_task(self) -> Task:
         task = self._current
         if task is None or threading.current_thread() is not task._thread:
-            raise SchedulerError("wait_until/yield_now must be called from a running task")
+            raise SchedulerError("wait_until must be called from a running task")
         return task
 
     def _hand_back(self, task: Task) -> None:
@@ -214,7 +208,7 @@ class Scheduler:
         """Wake every task that waits (or never started) with Cancelled, so no thread is left behind. A task
         that is running (abandoned, or interrupted) cannot be stopped from here; it is left to itself."""
         for task in self._tasks:
-            if task.state in (TaskState.NEW, TaskState.READY, TaskState.WAITING):
+            if task.state in (TaskState.NEW, TaskState.WAITING):
                 task._cancelled = True
                 self._switch(task)
 
@@ -226,7 +220,7 @@ class Scheduler:
             i = (self._next_index + k) % n
             task = self._tasks[i]
             now = task.clock.now_ns()
-            if task.state in (TaskState.NEW, TaskState.READY):
+            if task.state is TaskState.NEW:
                 event, timed_out = now, False
             elif task.state is TaskState.WAITING and task._ready_at is not None:
                 assert task._deadline_ns is not None

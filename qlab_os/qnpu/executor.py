@@ -211,13 +211,6 @@ class Executor:
         self.stats.subroutines += 1
         return True
 
-    def run(self, process: Process, subroutine: Subroutine) -> SubroutineResult:
-        """Run a whole subroutine now. A wait that nothing can satisfy is an error, not a hang."""
-        ex = self.start(process, subroutine)
-        if not self.resume(ex):
-            raise SubroutineError(f"{ex.blocked_on}, and nothing pending on this node can set it",
-                                  app_id=process.pid, line=ex.pc, instruction=_text(subroutine.instructions[ex.pc]))
-        return ex.result
 
     def _error(self, ex: Execution, pc: int, exc: BaseException) -> SubroutineError:
         instr = ex.subroutine.instructions[pc] if 0 <= pc < len(ex.subroutine.instructions) else None
