@@ -13,6 +13,7 @@ proprietary netsquid). What apps see from ``get_simulator()`` inside a run is de
 from __future__ import annotations
 
 import dataclasses
+import logging
 import os
 from typing import Any
 
@@ -70,6 +71,19 @@ class QlabConnection(BaseNetQASMConnection):  # type: ignore[misc]
         self._qlab_services.to_qnpu(self._qlab_role, bytes(raw_msg))
         if callback is not None:
             callback()
+
+    def commit_protosubroutine(self, protosubroutine: Any, block: bool = True, callback: Any = None) -> None:
+        """netqasm 2.3's own steps (compile, instantiate for this app, commit, reset the builder), but its two
+        debug lines format whole subroutines only when debug logging is on (about 4% of a teleport round)."""
+        debug = self._logger.isEnabledFor(logging.DEBUG)
+        if debug:
+            self._logger.debug(f"Flushing protosubroutine:\n{protosubroutine}")
+        subroutine = self._builder.subrt_compile_subroutine(protosubroutine)
+        if debug:
+            self._logger.debug(f"Flushing compiled subroutine:\n{subroutine}")
+        subroutine.instantiate(self.app_id)
+        self.commit_subroutine(subroutine, block, callback)
+        self._builder._reset()
 
     def commit_subroutine(self, subroutine: Subroutine, block: bool = True, callback: Any = None) -> None:
         """In process, the compiled subroutine goes to the QNPU as it is: serialising it to netqasm's binary
