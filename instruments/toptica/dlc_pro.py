@@ -4,9 +4,9 @@ In the lab the DLC pro drives the NV node's red lasers (637 nm readout and repum
 and 729 nm lasers. A real controller is reached on its command-line TCP port: ``TCPIP0::<ip>::1998::SOCKET``.
 Its USB serial port (``ASRL...::INSTR``, 115200 baud) speaks the same language and works with the same driver.
 
-Command language: "DLC pro Command Reference" (TOPTICA, part of the DLC pro manual set, chapter "Command line
-interface / DeCoP command language") and TOPTICA's own Python Laser SDK (``toptica-lasersdk`` 3.3.0, modules
-``toptica.lasersdk.asyncio.connection`` and ``client``, and the generated parameter tree ``dlcpro/v3_3_3.py``).
+Command language: TOPTICA's DeCoP command line, as implemented by TOPTICA's own Python Laser SDK
+(``toptica-lasersdk`` 3.3.0, modules ``toptica.lasersdk.asyncio.connection`` and ``client``, and the generated
+parameter tree ``dlcpro/v3_3_3.py``). The DLC pro manual's command reference was not available as text;
 docs/instruments.md lists which facts come from which source and which remain unverified. The DLC pro is not a
 SCPI instrument, so neither qcodes nor qcodes-contrib ships a driver; TOPTICA's SDK is asyncio-based and not a
 QCoDeS instrument, hence this hand-written one.
