@@ -42,7 +42,13 @@ def _parser() -> argparse.ArgumentParser:
                     help="instruction budget of the subroutine (stops endless loops)")
 
     run = sub.add_parser("run", help="run an unmodified netqasm application folder on an in-process network")
-    run.add_argument("app_dir", type=Path, help="folder with app_<role>.py files (netqasm layout)")
+    run.add_argument("app_dir", type=Path, nargs="+",
+                     help="folder(s) with app_<role>.py files (netqasm layout); several run at once")
+    run.add_argument("--instances", type=int, default=1, help="run each app K times at once (default 1)")
+    run.add_argument("--stats", action="store_true",
+                     help="print per-node metrics (QDevice utilisation, waiting, latency, entanglement)")
+    run.add_argument("--policy", default="network-first", choices=["network-first", "fcfs"],
+                     help="QNPU scheduling policy (default network-first)")
     run.add_argument("--rounds", type=int, default=1)
     run.add_argument("--network", type=Path, default=None, help="network YAML (default: the app's, or ideal)")
     run.add_argument("--seed", type=int, default=None)
@@ -148,29 +154,42 @@ def _exec(args: argparse.Namespace) -> int:
 
 def _run(args: argparse.Namespace) -> int:
     from qlab_os.net.app_folder import load_app
-    from qlab_os.net.run import run_app
+    from qlab_os.net.metrics import RunStats
+    from qlab_os.net.run import run_apps
     from qlab_os.net.summary import summarise
 
     if args.json_out is not None and (args.json_out.is_dir() or not args.json_out.parent.is_dir()):
         raise ValueError(f"--json {args.json_out}: not a file in an existing folder")
-    app = load_app(args.app_dir, network=args.network)
+    apps = [load_app(folder, network=args.network) for folder in args.app_dir]
     progress = _progress(args.rounds)
-    report = run_app(app, rounds=args.rounds, seed=args.seed, ideal=args.ideal, timeout_s=args.timeout,
-                     log_dir=args.log_dir, capture_output=not args.show_output, on_round=progress,
-                     round_limit_s=args.round_limit, wall_timeout_s=args.wall_timeout)
+    stats = RunStats() if args.stats else None
+    reports = run_apps(apps, instances=args.instances, rounds=args.rounds, seed=args.seed, ideal=args.ideal,
+                       timeout_s=args.timeout, log_dir=args.log_dir, capture_output=not args.show_output,
+                       on_round=progress, round_limit_s=args.round_limit, wall_timeout_s=args.wall_timeout,
+                       policy=args.policy, stats=stats)
     if args.json_out is not None:
-        args.json_out.write_text(json.dumps(_jsonable(report.rounds), indent=1, allow_nan=False) + "\n")
-    print(summarise(app, report))
-    for round_index, role, error in report.errors[:10]:
-        print(f"qlab-os: error: round {round_index}, role {role}: {error}", file=sys.stderr)
-    if len(report.errors) > 10:
-        print(f"qlab-os: ... and {len(report.errors) - 10} more failed roles", file=sys.stderr)
+        single = len(reports) == 1 and stats is None
+        doc: object = reports[0].rounds if single else {"apps": {r.app: r.rounds for r in reports}}
+        if stats is not None:
+            assert isinstance(doc, dict)
+            doc["stats"] = stats.to_json()
+        args.json_out.write_text(json.dumps(_jsonable(doc), indent=1, allow_nan=False) + "\n")
+    specs = [app for app in apps for _ in range(args.instances)]
+    print("\n".join(summarise(app, report) for app, report in zip(specs, reports, strict=True)))
+    if stats is not None:
+        print(stats.format())
+    report = reports[0]
+    errors = [(f"{r.app}: " if len(reports) > 1 else "", e) for r in reports for e in r.errors]
+    for prefix, (round_index, role, error) in errors[:10]:
+        print(f"qlab-os: error: {prefix}round {round_index}, role {role}: {error}", file=sys.stderr)
+    if len(errors) > 10:
+        print(f"qlab-os: ... and {len(errors) - 10} more failed roles", file=sys.stderr)
     if report.stopped:
         print(f"qlab-os: error: {report.stopped}", file=sys.stderr)
     if report.interrupted:
         print(f"qlab-os: interrupted after {len(report.rounds)} round(s)", file=sys.stderr)
         return EXIT_INTERRUPTED
-    return EXIT_ERROR if report.errors or report.stopped else 0
+    return EXIT_ERROR if errors or report.stopped else 0
 
 
 def _progress(rounds: int) -> Callable[[int], None] | None:

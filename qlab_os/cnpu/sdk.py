@@ -57,6 +57,8 @@ class QlabConnection(BaseNetQASMConnection):  # type: ignore[misc]
     def __init__(self, app_name: str, node_name: str | None = None, app_id: int | None = None,
                  max_qubits: int = 5, log_config: LogConfig | None = None, **kwargs: Any) -> None:
         self._qlab_services, self._qlab_role = current()
+        if app_id is None:  # several apps on one node need distinct ids; the runtime hands them out
+            app_id = self._qlab_services.new_app_id(self._qlab_role)
         # the app logger needs log_subroutines_dir; pickling every subroutine at close is opt-in
         if (log_config is not None and log_config.log_subroutines_dir is not None
                 and not os.environ.get("QLAB_OS_LOG_SUBROUTINES")):

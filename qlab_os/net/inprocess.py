@@ -1,9 +1,15 @@
 """A whole network in one process: every node's QDriver, QNPU and network stack, the link layer, the
-classical channels, and the roles of one application run cooperatively on per-node virtual time.
+classical channels, and the roles of one or several applications run cooperatively on virtual time.
 
 This is the outermost wiring (it asks the registry for QDrivers by device name); the kernel and the CNPU
-know only their contracts. One :class:`InProcessNetwork` runs one round of an application; a new one is
-built for each round, so rounds are independent and reproducible from their seed.
+know only their contracts. One :class:`InProcessNetwork` runs one round; a new one is built for each round,
+so rounds are independent and reproducible from their seed.
+
+Time: each node's clock is its QDevice's timeline (the QDriver reads it); each role has its own clock (its
+CNPU's time). A subroutine is submitted at its role's time, waits until the node's QNPU scheduler
+(:mod:`qlab_os.qnpu.scheduler`) grants it the device, runs as one block, and its role goes on from the block's
+end. On a node where several processes meet, the grant is itself an event of the cooperative scheduler, so
+every earlier event (another role's request, a message) happens first.
 """
 
 from __future__ import annotations
@@ -33,12 +39,15 @@ from qlab_os.cnpu.scheduler import Scheduler, Task, TaskState
 from qlab_os.errors import QlabOSError
 from qlab_os.net.app_folder import AppSpec
 from qlab_os.net.config import NetworkConfig
+from qlab_os.net.instances import AppInstance, InstanceView, role_key
 from qlab_os.net.link_layer import InProcessLinkLayer
 from qlab_os.qdevice.driver import LinkSpec, QDriver
 from qlab_os.qdevice.registry import create_qdriver
 from qlab_os.qnpu.decode import decode_binary, validate
 from qlab_os.qnpu.network_stack import NodeNetworkStack
+from qlab_os.qnpu.process import Process, ProcessState
 from qlab_os.qnpu.qnpu import QNPU, ErrorReply
+from qlab_os.qnpu.scheduler import DEFAULT_POLICY, DeviceScheduler, make_policy
 
 DEFAULT_TIMEOUT_S = 60.0
 """How long (virtual seconds) a role may wait for a message or for entanglement before it gets a timeout."""
@@ -47,6 +56,8 @@ DEFAULT_ROUND_LIMIT_S = 3600.0
 DEFAULT_WALL_TIMEOUT_S = 60.0
 """Real seconds a role may run without handing back (a busy loop, input(), a sleep) before it is dropped."""
 _UNLIMITED_ATTEMPTS = 10**12
+_FOREVER_NS = 2**62
+"""A wait for the QDevice has no timeout of its own; the round's limit still applies."""
 
 
 @dataclass
@@ -57,6 +68,7 @@ class Node:
     driver: QDriver
     qnpu: QNPU
     stack: NodeNetworkStack
+    device: DeviceScheduler
 
 
 @dataclass
@@ -73,8 +85,9 @@ class InProcessNetwork:
     def __init__(self, network: NetworkConfig, *, seed: int | None = None, ideal: bool = False,
                  timeout_s: float = DEFAULT_TIMEOUT_S, role_nodes: dict[str, str] | None = None,
                  round_limit_s: float = DEFAULT_ROUND_LIMIT_S, wall_timeout_s: float = DEFAULT_WALL_TIMEOUT_S,
-                 ) -> None:
+                 policy: str = DEFAULT_POLICY, measure_fidelity: bool = False) -> None:
         self.network = network
+        self.policy = policy
         self.seed = seed
         self.timeout_ns = int(timeout_s * 1e9)
         self.role_nodes = dict(role_nodes or {})
@@ -87,7 +100,8 @@ class InProcessNetwork:
             qnpu = QNPU(driver, clock, node_name=cfg.name, shared_memory=True)
             stack = NodeNetworkStack(cfg.id, qnpu)
             qnpu.executor.network = stack
-            self.nodes[cfg.name] = Node(cfg.name, cfg.id, clock, driver, qnpu, stack)
+            self.nodes[cfg.name] = Node(cfg.name, cfg.id, clock, driver, qnpu, stack,
+                                        DeviceScheduler(make_policy(policy)))
             clocks[cfg.id] = clock
         link_names: dict[frozenset[int], str] = {}
         for link in network.links:
@@ -98,12 +112,19 @@ class InProcessNetwork:
             for end in link.nodes:
                 self.nodes[end].driver.connect_link(link.name, spec, shared)
             link_names[frozenset(self.nodes[end].node_id for end in link.nodes)] = link.name
-        self.link_layer = InProcessLinkLayer(clocks, link_names, random.Random(seed))
+        self.link_layer = InProcessLinkLayer(clocks, link_names, random.Random(seed),
+                                             attempt_ns={lk.name: lk.attempt_duration_ns for lk in network.links},
+                                             measure_fidelity=measure_fidelity)
         for node in self.nodes.values():
             node.stack.service = self.link_layer
         self._by_id = {n.node_id: n for n in self.nodes.values()}
         self.scheduler = Scheduler(max_time_ns=int(round_limit_s * 1e9), wall_timeout_s=wall_timeout_s)
         self._tasks: dict[str, Task] = {}
+        self._role_clocks: dict[str, VirtualClock] = {}
+        self._shared_nodes: set[str] = set()
+        """Nodes where several processes meet: their device grants go through the cooperative scheduler."""
+        self._unique_app_ids = False
+        self._next_app_id = 0
         self.state_access = all(n.driver.provides_qubit_state for n in self.nodes.values())
         """Every node can show its qubits' states (simulation): apps' state-checking branches may run."""
         self._mail: dict[tuple[str, str, int], deque[tuple[int, object]]] = defaultdict(deque)
@@ -131,6 +152,34 @@ class InProcessNetwork:
     def _node(self, role: str) -> Node:
         return self.nodes[self.node_name_of_role(role)]
 
+    def _clock_of(self, role: str) -> VirtualClock:
+        """A role's own clock where several processes share its node; elsewhere its node's clock (then the
+        role's time and its device's time are one, as when one app runs)."""
+        clock = self._role_clocks.get(role)
+        if clock is None:
+            node = self._node(role)
+            clock = VirtualClock() if node.name in self._shared_nodes else node.clock
+            self._role_clocks[role] = clock
+        return clock
+
+    def elapsed_ns(self) -> int:
+        """How long the round has lasted in virtual time: the latest clock of any node or role."""
+        return max([n.clock.now_ns() for n in self.nodes.values()]
+                   + [c.now_ns() for c in self._role_clocks.values()])
+
+    def new_app_id(self, role: str) -> int | None:
+        """A netqasm app id for a new connection of ``role``: None (netqasm picks) when one app runs; with
+        several, ids unique in the round, so that two apps on one node never share one."""
+        if not self._unique_app_ids:
+            return None
+        from netqasm.sdk.connection import BaseNetQASMConnection
+
+        taken = set(BaseNetQASMConnection._app_ids.get(role.split("#")[0], []))
+        while self._next_app_id in taken:
+            self._next_app_id += 1
+        app_id, self._next_app_id = self._next_app_id, self._next_app_id + 1
+        return app_id
+
     def to_qnpu(self, role: str, raw_msg: bytes) -> None:
         node = self._node(role)
         kind = MessageType(raw_msg[0])
@@ -138,15 +187,34 @@ class InProcessNetwork:
             if kind is MessageType.SUBROUTINE:
                 self._run_subroutine(role, node, raw_msg[1:])
                 return
+            if kind is MessageType.INIT_NEW_APP:
+                msg = deserialize_host_msg(raw_msg)
+                node.qnpu.init_app(msg.app_id, msg.max_qubits, name=role, time_ns=self._clock_of(role).now_ns())
+                return
             if kind is MessageType.STOP_APP:
-                self.link_layer.cancel(node.node_id, deserialize_host_msg(raw_msg).app_id)
-            for reply in node.qnpu.handle_message(raw_msg):
-                if isinstance(reply, ErrorReply):
-                    raise AppError(f"node {node.name}: {reply.text}")
+                app_id = deserialize_host_msg(raw_msg).app_id
+                self.link_layer.cancel(node.node_id, app_id)
+                process = node.qnpu.processes.get(app_id)
+                if process is not None and node.name in self._shared_nodes:
+                    # freeing scrubs qubits on the device: it waits for its turn like a subroutine
+                    self._acquire(role, node, process, True)
+                    try:
+                        self._check_replies(node, node.qnpu.handle_message(raw_msg))
+                    finally:
+                        node.device.release(process, node.clock.now_ns())
+                        self._clock_of(role).advance_to_ns(max(self._clock_of(role).now_ns(), node.clock.now_ns()))
+                    return
+            self._check_replies(node, node.qnpu.handle_message(raw_msg))
         except AppError:
             raise
         except QlabOSError as exc:
             raise AppError(f"node {node.name}: {exc}") from exc
+
+    @staticmethod
+    def _check_replies(node: Node, replies: list[Any]) -> None:
+        for reply in replies:
+            if isinstance(reply, ErrorReply):
+                raise AppError(f"node {node.name}: {reply.text}")
 
     def run_subroutine(self, role: str, subroutine: Subroutine) -> None:
         node = self._node(role)
@@ -162,37 +230,70 @@ class InProcessNetwork:
         self._run(role, node, decode_binary(raw, node.qnpu.flavour))
 
     def _run(self, role: str, node: Node, subroutine: Subroutine) -> None:
-        qnpu = node.qnpu
-        ex = qnpu.begin(subroutine)
+        qnpu, rclock = node.qnpu, self._clock_of(role)
+        ex = qnpu.begin(subroutine, submitted_ns=rclock.now_ns())
         pid = ex.process.pid
         errors, clock = node.stack.errors, node.clock
-        while not qnpu.resume(ex):
-            ready = ex.ready
-            assert ready is not None
+        shared = node.name in self._shared_nodes
+        try:
+            self._acquire(role, node, ex.process, shared)
+            while not qnpu.resume(ex):
+                node.device.release(ex.process, clock.now_ns())
+                rclock.advance_to_ns(max(rclock.now_ns(), clock.now_ns()))
+                ready = ex.ready
+                assert ready is not None
+                delivered = node.stack.delivered_ns
 
-            def ready_at(ready: Any = ready) -> int | None:
-                return clock.now_ns() if ready() or pid in errors else None
+                def ready_at(ready: Any = ready, delivered: dict[int, int] = delivered) -> int | None:
+                    if not (ready() or pid in errors):
+                        return None
+                    return max(rclock.now_ns(), delivered.get(pid, 0)) if shared else clock.now_ns()
 
-            ok = self.scheduler.wait_until(ready_at, self.timeout_ns, f"{role} on {node.name}: {ex.blocked_on}")
-            error = errors.pop(pid, None)
-            if error is not None or not ok:
-                why = self.link_layer.waiting_reason(node.node_id, pid)
-                self.link_layer.cancel(node.node_id, pid)
-                qnpu.abort(ex, error or (f"timed out after {self.timeout_ns / 1e9:g} s (virtual) waiting: "
-                                         f"{ex.blocked_on}; {why}"))
-        qnpu.finish(ex)
+                ok = self.scheduler.wait_until(ready_at, self.timeout_ns, f"{role} on {node.name}: {ex.blocked_on}")
+                error = errors.pop(pid, None)
+                if error is not None or not ok:
+                    why = self.link_layer.waiting_reason(node.node_id, pid)
+                    self.link_layer.cancel(node.node_id, pid)
+                    qnpu.abort(ex, error or (f"timed out after {self.timeout_ns / 1e9:g} s (virtual) waiting: "
+                                             f"{ex.blocked_on}; {why}"))
+                qnpu.transition(ex.process, ProcessState.READY, rclock.now_ns(), "entanglement delivered")
+                self._acquire(role, node, ex.process, shared)
+            qnpu.finish(ex)
+        finally:
+            node.device.release(ex.process, clock.now_ns())
+            rclock.advance_to_ns(max(rclock.now_ns(), clock.now_ns()))
+
+    def _acquire(self, role: str, node: Node, process: Process, shared: bool) -> None:
+        """Wait until the node's QDevice is granted to ``process``; the device clock moves to the start."""
+        device, rclock = node.device, self._clock_of(role)
+        request = device.request(process, rclock.now_ns())
+        if shared:
+            def ready_at() -> int | None:
+                grant = device.next_grant()
+                return grant[1] if grant is not None and grant[0] is request else None
+
+            try:
+                self.scheduler.wait_until(ready_at, _FOREVER_NS, f"{role} on {node.name}: waits for the QDevice")
+            except BaseException:
+                device.withdraw(request)
+                raise
+        grant = device.next_grant()
+        assert grant is not None and grant[0] is request, "the device went to another process"
+        start = max(grant[1], node.clock.now_ns())
+        device.grant(request, start)
+        node.clock.advance_to_ns(start)
 
     def send(self, role: str, peer: str, socket_id: int, msg: object) -> None:
         src, dst = self._node(role), self._node(peer)
         link = self.network.link(src.name, dst.name)
         latency = link.classical_latency_ns if link is not None else 0
-        self._mail[(role, peer, socket_id)].append((src.clock.now_ns() + latency, copy.deepcopy(msg)))
+        self._mail[(role, peer, socket_id)].append((self._clock_of(role).now_ns() + latency, copy.deepcopy(msg)))
         self.messages_sent += 1
 
     def recv_object(self, role: str, peers: list[str], socket_id: int, block: bool,
                     timeout_s: float | None) -> tuple[str, object]:
         boxes = [(peer, self._mail[(peer, role, socket_id)]) for peer in peers]
-        clock = self._node(role).clock
+        clock = self._clock_of(role)
 
         def first() -> tuple[str, deque[tuple[int, object]]] | None:
             waiting = [(box[0][0], i) for i, (_, box) in enumerate(boxes) if box]
@@ -229,7 +330,6 @@ class InProcessNetwork:
         assert found is not None
         peer, box = found
         deliver_ns, msg = box.popleft()
-        clock = self._node(role).clock
         clock.advance_to_ns(max(clock.now_ns(), deliver_ns))
         return peer, msg
 
@@ -262,6 +362,9 @@ class InProcessNetwork:
     def qubit_state(self, role: str, app_id: int, virtual: int,
                     reduced: bool = True) -> npt.NDArray[np.complex128] | None:
         node = self._node(role)
+        now = self._clock_of(role).now_ns()
+        if node.device.holder is None and node.clock.now_ns() < now:  # the device idled until the role asks
+            node.clock.advance_to_ns(now)
         physical = node.qnpu.qmm.physical(app_id, virtual)
         return node.driver.qubit_state((physical,)) if reduced else node.driver.joint_state(physical)
 
@@ -270,39 +373,63 @@ class InProcessNetwork:
                   ) -> dict[str, RoleOutcome]:
         """Run each role's ``main(app_config=..., **inputs)`` to its end. A role that raises fails alone: its
         apps are stopped (qubits freed) and its peers get timeouts, not hangs."""
+        return self.run_instances([AppInstance("app", mains, inputs, self.role_nodes)], log_dir)[0]
+
+    def run_instances(self, instances: list[AppInstance], log_dir: Path) -> list[dict[str, RoleOutcome]]:
+        """Run several applications at once on this network (each instance's roles see only each other);
+        returns each instance's outcomes, by role."""
         if self.seed is not None:
             # apps draw their own randomness (bases, angles) from Python's and numpy's global generators; the
             # roles run one at a time in a fixed order, so seeding those makes the whole round reproducible
             random.seed(self.seed)
             np.random.seed(self.seed % 2**32)
+        qualified = len(instances) > 1
+        self._unique_app_ids = qualified
+        keys: list[dict[str, str]] = []
+        for k, inst in enumerate(instances):
+            keys.append({role: role_key(role, k, qualified) for role in inst.mains})
+            for role in inst.mains:
+                self.role_nodes[keys[k][role]] = inst.role_nodes.get(role, role)
+        per_node: dict[str, int] = defaultdict(int)
+        for key in (key for ks in keys for key in ks.values()):
+            per_node[self.node_name_of_role(key)] += 1
+        self._shared_nodes |= {name for name, count in per_node.items() if count > 1}
         tasks = self._tasks
-        for role, main in mains.items():
-            node = self._node(role)
-            log_config = LogConfig(app_dir=None, log_dir=str(log_dir), log_subroutines_dir=str(log_dir))
-            app_config = AppConfig(app_name=role, node_name=node.name, main_func=main, log_config=log_config,
-                                   inputs=copy.deepcopy(dict(inputs.get(role, {}))))  # rounds stay independent
+        for k, inst in enumerate(instances):
+            services: Any = InstanceView(self, k, list(inst.mains)) if qualified else self
+            for role, main in inst.mains.items():
+                key = keys[k][role]
+                node = self._node(key)
+                log_config = LogConfig(app_dir=None, log_dir=str(log_dir), log_subroutines_dir=str(log_dir))
+                app_config = AppConfig(app_name=role, node_name=node.name, main_func=main, log_config=log_config,
+                                       inputs=copy.deepcopy(dict(inst.inputs.get(role, {}))))  # rounds independent
 
-            def body(role: str = role, main: Any = main, app_config: AppConfig = app_config) -> Any:
-                context.bind(self, role)
-                sim_compat.state_access(self.state_access)
-                try:
-                    return main(app_config=app_config, **app_config.inputs)
-                finally:
-                    context.unbind()  # the pooled thread must not keep this round's network alive
+                def body(role: str = role, main: Any = main, app_config: AppConfig = app_config,
+                         services: Any = services) -> Any:
+                    context.bind(services, role)
+                    sim_compat.state_access(self.state_access)
+                    try:
+                        return main(app_config=app_config, **app_config.inputs)
+                    finally:
+                        context.unbind()  # the pooled thread must not keep this round's network alive
 
-            tasks[role] = self.scheduler.spawn(role, body, node.clock)
+                tasks[key] = self.scheduler.spawn(key, body, self._clock_of(key))
         try:
             self.scheduler.run()
         finally:
             self.scheduler.cancel_all()
-        outcomes = {}
-        for role, task in tasks.items():
-            outcome = RoleOutcome(role=role, node=self.node_name_of_role(role), result=task.result)
-            if task.state is TaskState.FAILED:
-                outcome.error = _describe(task.error) if task.error is not None else "cancelled"
-            outcomes[role] = outcome
+        results: list[dict[str, RoleOutcome]] = []
+        for k in range(len(instances)):
+            outcomes = {}
+            for role, key in keys[k].items():
+                task = tasks[key]
+                outcome = RoleOutcome(role=role, node=self.node_name_of_role(key), result=task.result)
+                if task.state is TaskState.FAILED:
+                    outcome.error = _describe(task.error) if task.error is not None else "cancelled"
+                outcomes[role] = outcome
+            results.append(outcomes)
         self._stop_leftover_apps()
-        return outcomes
+        return results
 
     def _stop_leftover_apps(self) -> None:
         """Apps of roles that failed (or never closed their connection) are stopped: no qubit stays taken."""

@@ -20,7 +20,9 @@ from __future__ import annotations
 import random
 from collections import defaultdict, deque
 from collections.abc import Mapping
+from dataclasses import dataclass, field
 
+import numpy as np
 from netqasm.sdk.build_epr import SerializedCreateRequestIndex as Arg
 
 from qlab_os.clock import VirtualClock
@@ -35,6 +37,16 @@ from qlab_os.qnpu.network_stack import (
 )
 
 _Key = tuple[int, int, int, int]
+
+
+@dataclass
+class LinkStats:
+    """Entanglement on one link in one round."""
+
+    attempts: int = 0
+    successes: int = 0
+    fidelities: list[float] = field(default_factory=list)
+    """Fidelity of each delivered pair with its Bell state, right after the herald (simulated nodes only)."""
 
 
 def _distinct_qubits(req: EprRequest) -> int:
@@ -55,14 +67,22 @@ _BASIS_ROTATIONS = {  # XYX rotations in units of pi/16 that turn the basis into
     _BASIS_ZPLUSX: (0, -4, 0),
     _BASIS_ZMINUSX: (0, 4, 0),
 }
+_BELL_VECTORS = [np.array(v, dtype=complex) / np.sqrt(2) for v in
+                 ((1, 0, 0, 1), (0, 1, 1, 0), (0, 1, -1, 0), (1, 0, 0, -1))]
+"""Phi+, Psi+, Psi-, Phi- (netqasm's order) on (this qubit, its partner)."""
 _RANDOM_XZ, _RANDOM_XYZ, _RANDOM_CHSH = 1, 2, 3
 """netqasm.qlink_compat.RandomBasis values."""
 
 
 class InProcessLinkLayer:
     def __init__(self, clocks: Mapping[int, VirtualClock], link_names: Mapping[frozenset[int], str],
-                 rng: random.Random | None = None) -> None:
+                 rng: random.Random | None = None, attempt_ns: Mapping[str, int] | None = None,
+                 measure_fidelity: bool = False) -> None:
         self.rng = rng or random.Random(0)
+        self.attempt_ns = dict(attempt_ns or {})
+        """Per link name: one attempt's duration (to count attempts from an ENT's duration)."""
+        self.measure_fidelity = measure_fidelity
+        self.stats: dict[str, LinkStats] = defaultdict(LinkStats)
         self.clocks = dict(clocks)
         self.link_names = dict(link_names)
         self._creates: dict[_Key, deque[EprRequest]] = defaultdict(deque)
@@ -185,11 +205,17 @@ class InProcessLinkLayer:
             raise
         response_c = create.stack.ent(qc, link)
         response_r = recv.stack.ent(qr, link)
+        stats = self.stats[link]
+        if link in self.attempt_ns:
+            stats.attempts += max(1, response_c.duration_ns // self.attempt_ns[link])
         if not response_c.heralded or not response_r.heralded:
             self._undo(create, qc, vc)
             self._undo(recv, qr, vr)
             raise EntanglementError(f"no herald on link {link} within its maximum number of attempts")
         bell = response_c.bell_index or 0
+        stats.successes += 1
+        if self.measure_fidelity:
+            self._record_fidelity(create, qc, bell, stats)
         duration_us = response_c.duration_ns // 1000
         done_us = self.clocks[create.node_id].now_ns() // 1000
         create_id, self._next_create_id = self._next_create_id, self._next_create_id + 1
@@ -216,6 +242,16 @@ class InProcessLinkLayer:
             req.stack.write_result(req, pair, fields)
             req.pairs_done += 1
         self.pairs_delivered += 1
+
+    @staticmethod
+    def _record_fidelity(create: EprRequest, physical: int, bell: int, stats: LinkStats) -> None:
+        driver = create.stack.qnpu.driver
+        if not driver.provides_qubit_state:
+            return
+        rho = driver.joint_state(physical)
+        if rho is None or rho.shape != (4, 4):  # the pair is not (yet) a block of its own
+            return
+        stats.fidelities.append(float(np.real(_BELL_VECTORS[bell].conj() @ rho @ _BELL_VECTORS[bell])))
 
     def _draw_basis(self, random_basis: int, creator: bool) -> int:
         if random_basis == _RANDOM_XZ:

@@ -14,7 +14,7 @@ def summarise(app: AppSpec, report: RunReport) -> str:
     n = len(report.rounds)
     failed_rounds = len({r for r, _, _ in report.errors})
     lines = [
-        f"app {app.name}: {n} round(s) on {len(app.network.nodes)} node(s) "
+        f"app {report.app}: {n} round(s) on {len(app.network.nodes)} node(s) "
         f"({', '.join(f'{r}@{app.role_nodes[r]}' for r in app.roles)})",
         f"  wall time {report.wall_s:.3f} s ({1e3 * report.wall_s / max(n, 1):.2f} ms per round); virtual time "
         f"per round {statistics.mean(report.virtual_ns) / 1e6:.3f} ms (mean)",

@@ -24,15 +24,13 @@ from qlab_os.errors import DeviceFullError, QlabOSError, SubroutineError
 from qlab_os.qdevice.instructions import EntParams, PhysicalInstruction, PhysicalOp, PhysicalResponse
 from qlab_os.qnpu.frame import Frame, slot
 from qlab_os.qnpu.gates import Gate
-from qlab_os.qnpu.process import Process
+from qlab_os.qnpu.process import NETWORK_PID, Process
 
 if TYPE_CHECKING:
     from qlab_os.qnpu.qnpu import QNPU
 
 OK_FIELDS = 10
 """Entries per pair in a result array (netqasm: LinkLayerOKTypeK and LinkLayerOKTypeM both have 10)."""
-NETWORK_PID = -1
-"""The network process: owns communication qubits of measure-directly pairs while they exist."""
 EPR_TYPE_K, EPR_TYPE_M, EPR_TYPE_R = 0, 1, 2
 _AXES = {
     QubitMeasureAxes.XYX: (Gate.ROT_X, Gate.ROT_Y, Gate.ROT_X),
@@ -100,6 +98,8 @@ class NodeNetworkStack:
         self.service = service
         self.errors: dict[int, str] = {}
         """Per app: why an entanglement request of it failed (the runtime turns it into the app's error)."""
+        self.delivered_ns: dict[int, int] = {}
+        """Per app: when (this node's clock) its latest pair was delivered."""
         qnpu.qmm.register(NETWORK_PID, qnpu.spec.num_qubits)
 
     # --- from the executor ---------------------------------------------------------------------------------
@@ -229,6 +229,7 @@ class NodeNetworkStack:
             return
         start = pair * OK_FIELDS
         arr[start:start + OK_FIELDS] = list(fields)
+        self.delivered_ns[request.process.pid] = self.qnpu.clock.now_ns()
 
     def fail(self, request: EprRequest, reason: str) -> None:
         request.error = reason

@@ -40,6 +40,7 @@ from qlab_os.errors import (
 )
 from qlab_os.qdevice.driver import QDriver
 from qlab_os.qnpu.decode import decode_binary
+from qlab_os.qnpu.events import EventBus, ProcessEvent
 from qlab_os.qnpu.executor import (
     DEFAULT_DEVICE_TIME_BUDGET_NS,
     DEFAULT_INSTRUCTION_BUDGET,
@@ -48,7 +49,14 @@ from qlab_os.qnpu.executor import (
     NetworkStack,
 )
 from qlab_os.qnpu.memory import QuantumMemoryManager
-from qlab_os.qnpu.process import EPRSocketInfo, Process, ProcessState, SubroutineResult
+from qlab_os.qnpu.process import (
+    NETWORK_PID,
+    EPRSocketInfo,
+    Process,
+    ProcessKind,
+    ProcessState,
+    SubroutineResult,
+)
 from qlab_os.qnpu.translator import Translator
 
 MAX_APP_QUBITS = 255
@@ -100,17 +108,51 @@ class QNPU:
         self.executor = Executor(driver, self.translator, self.qmm, clock, instruction_budget=instruction_budget,
                                  device_time_budget_ns=device_time_budget_ns, network=network, log=self.log)
         self.processes: dict[int, Process] = {}
+        """User processes by app id."""
+        self.finished: list[Process] = []
+        """Stopped processes, kept for their metrics."""
+        self.events = EventBus()
+        """Every process transition (:class:`ProcessEvent`); subscribe a sink to see them."""
+        self.network_process = Process(pid=NETWORK_PID, max_qubits=0, qubit_map={}, kind=ProcessKind.NETWORK,
+                                       name="network")
+        """Makes the entanglement attempts (in its links' time bins) and owns measure-directly qubits."""
+        self._emit(self.network_process, None, ProcessState.NEW, 0, "node started")
+        self.transition(self.network_process, ProcessState.IDLE, 0)
         self._messages_handled = 0
 
+    # --- process states ------------------------------------------------------------------------------------
+    def transition(self, process: Process, new: ProcessState, time_ns: int | None = None, reason: str = "") -> None:
+        """Move ``process`` to ``new`` at ``time_ns`` (default: the node's clock), account the time it spent in
+        its old state, and emit the event."""
+        t = max(self.clock.now_ns() if time_ns is None else time_ns, process.since_ns)
+        old = process.state
+        spent = t - process.since_ns
+        if old is ProcessState.READY:
+            process.metrics.ready_wait_ns += spent
+        elif old is ProcessState.WAITING:
+            process.metrics.entanglement_wait_ns += spent
+        elif old is ProcessState.RUNNING:
+            process.metrics.busy_ns += spent
+        process.state, process.since_ns = new, t
+        self._emit(process, old, new, t, reason)
+
+    def _emit(self, process: Process, old: ProcessState | None, new: ProcessState, t: int, reason: str) -> None:
+        if self.events.active:
+            self.events.emit(ProcessEvent(t, self.node_name, process.pid, process.kind, old, new, reason))
+
     # --- the process manager (Python API) ---------------------------------------------------------------
-    def init_app(self, app_id: int, max_qubits: int) -> Process:
+    def init_app(self, app_id: int, max_qubits: int, name: str = "", time_ns: int | None = None) -> Process:
         if app_id in self.processes:
             raise QlabOSError(f"app {app_id} is already running on {self.node_name}; stop it first")
         if not 0 <= max_qubits <= MAX_APP_QUBITS:
             raise QlabOSError(f"max_qubits must be in 0..{MAX_APP_QUBITS}, got {max_qubits}")
         qubit_map = self.qmm.register(app_id, max_qubits)
-        process = Process(pid=app_id, max_qubits=max_qubits, qubit_map=qubit_map, state=ProcessState.READY)
+        t = self.clock.now_ns() if time_ns is None else time_ns
+        process = Process(pid=app_id, max_qubits=max_qubits, qubit_map=qubit_map, name=name or f"app{app_id}",
+                          since_ns=t)
         self.processes[app_id] = process
+        self._emit(process, None, ProcessState.NEW, t, "INIT_NEW_APP")
+        self.transition(process, ProcessState.IDLE, t)
         if self.shared_memory:
             _reset_shared_memory(self.node_name, app_id)
         return process
@@ -134,30 +176,40 @@ class QNPU:
             self.abort(ex, f"{ex.blocked_on}, and nothing pending on this node can set it")
         return self.finish(ex)
 
-    def begin(self, subroutine: Subroutine, app_id: int | None = None) -> Execution:
-        """Start a subroutine: compile it and run it until it ends or blocks (see :meth:`resume`)."""
+    def begin(self, subroutine: Subroutine, app_id: int | None = None, submitted_ns: int | None = None) -> Execution:
+        """Submit a subroutine: compile it; its process becomes READY (at ``submitted_ns``, default now) until
+        :meth:`resume` runs it."""
         pid = subroutine.app_id if app_id is None else app_id
         process = self._process(pid)
         if process.state is ProcessState.FAILED:
             raise SubroutineError(f"the app failed earlier ({process.error}); stop it and start it again",
                                   app_id=pid)
+        t = self.clock.now_ns() if submitted_ns is None else submitted_ns
         try:
             ex = self.executor.start(process, subroutine)
         except SubroutineError as exc:
-            self._fail(process, str(exc))
+            self._fail(process, str(exc), t)
             raise
+        process.submitted_ns = t
+        self.transition(process, ProcessState.READY, t, f"subroutine {process.subroutines_run} submitted")
         return ex
 
     def resume(self, ex: Execution) -> bool:
-        """Run on; True when the subroutine has ended, False while it waits (``ex.blocked_on``, ``ex.ready``)."""
+        """Run on (the process holds the QDevice meanwhile); True when the subroutine has ended, False while it
+        waits for entanglement (``ex.blocked_on``, ``ex.ready``)."""
         process = ex.process
-        process.state = ProcessState.RUNNING
+        if process.state is ProcessState.WAITING:
+            self.transition(process, ProcessState.READY, reason="entanglement delivered")
+        self.transition(process, ProcessState.RUNNING)
         try:
             done = self.executor.resume(ex)
         except SubroutineError as exc:
             self._fail(process, str(exc))
             raise
-        process.state = ProcessState.READY if done else ProcessState.WAITING
+        if done:
+            self.transition(process, ProcessState.IDLE, reason=f"subroutine {process.subroutines_run} ended")
+        else:
+            self.transition(process, ProcessState.WAITING, reason=ex.blocked_on or "")
         return done
 
     def finish(self, ex: Execution) -> SubroutineResult:
@@ -165,6 +217,7 @@ class QNPU:
         if not ex.finished:
             raise SubroutineError("the subroutine has not ended yet", app_id=ex.process.pid, line=ex.pc)
         ex.process.subroutines_run += 1
+        ex.process.metrics.subroutine_latencies_ns.append(self.clock.now_ns() - ex.process.submitted_ns)
         if self.shared_memory:
             write_shared_memory(self.node_name, ex.process.pid, ex.result)
         return ex.result
@@ -183,13 +236,14 @@ class QNPU:
         freed = self.qmm.unregister(app_id)
         self.executor.scrub(freed)
         if process.state is not ProcessState.FAILED:
-            process.state = ProcessState.DONE
+            self.transition(process, ProcessState.DONE, reason="STOP_APP")
         del self.processes[app_id]
+        self.finished.append(process)
         return freed
 
-    def _fail(self, process: Process, error: str) -> None:
-        process.state = ProcessState.FAILED
+    def _fail(self, process: Process, error: str, time_ns: int | None = None) -> None:
         process.error = error
+        self.transition(process, ProcessState.FAILED, time_ns, error)
         freed = self.qmm.unregister(process.pid)
         self.executor.scrub(freed)
         process.qubit_map = self.qmm.register(process.pid, 0)  # empty unit module: STOP_APP still works

@@ -1,0 +1,160 @@
+"""The QNPU scheduler: which process gets the QDevice next, on a virtual-time timeline.
+
+The QDevice is one resource. A process asks for it when it submits a subroutine (or, for the network process,
+when a time bin of its link opens); the scheduler grants it to one process at a time, non-preemptively: a
+granted quantum block runs to its end or to a wait for entanglement, and no other process's instruction is
+interleaved with it (QNodeOS's granularity). While a process waits (for entanglement, for its CNPU, for a
+message), the device serves others, so busy time overlaps waiting time.
+
+Which of the waiting requests goes first is a :class:`SchedulingPolicy`:
+
+- :class:`FCFSPolicy`: first come, first served (the baseline);
+- :class:`NetworkFirstPolicy` (the default): the network process first (it only ever asks inside its link's
+  time bins, so user work gets the rest), then round-robin among user processes: the one served longest ago
+  goes first, so an app that asks rarely is not queued behind one that asks all the time, and no process
+  waits for more than one block of each other process.
+
+The scheduler decides; it does not run anything. The runtime (``qlab_os.net.inprocess``) asks
+:meth:`DeviceScheduler.next_grant` when a request can start and calls :meth:`grant` / :meth:`release` around
+the block. Hand-written: the decision is a few lines over the kernel's own process records; an OS-scheduling
+library would need its own process model.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Protocol
+
+from qlab_os.errors import QlabOSError
+from qlab_os.qnpu.process import Process, ProcessKind, ProcessState
+
+
+@dataclass(eq=False)
+class DeviceRequest:
+    """A process waiting for the QDevice."""
+
+    process: Process
+    arrival_ns: int
+    seq: int
+    """Order of arrival (ties of arrival_ns)."""
+    deadline_ns: int | None = None
+    """A network request is useless from its time bin's end on."""
+
+    @property
+    def is_network(self) -> bool:
+        return self.process.kind is ProcessKind.NETWORK
+
+
+class SchedulingPolicy(Protocol):
+    """Picks the next process among those whose request has arrived by ``now_ns``."""
+
+    name: str
+
+    def choose(self, candidates: Sequence[DeviceRequest], now_ns: int,
+               last_served_ns: Callable[[Process], int]) -> DeviceRequest:
+        """``candidates`` is never empty. ``last_served_ns(p)``: when ``p`` last got the device (-1: never)."""
+        ...
+
+
+class FCFSPolicy:
+    """First come, first served, whoever asks (the baseline)."""
+
+    name = "fcfs"
+
+    def choose(self, candidates: Sequence[DeviceRequest], now_ns: int,
+               last_served_ns: Callable[[Process], int]) -> DeviceRequest:
+        return min(candidates, key=lambda r: (r.arrival_ns, r.seq))
+
+
+class NetworkFirstPolicy:
+    """The network process first (inside its time bins), then round-robin among user processes."""
+
+    name = "network-first"
+
+    def choose(self, candidates: Sequence[DeviceRequest], now_ns: int,
+               last_served_ns: Callable[[Process], int]) -> DeviceRequest:
+        network = [r for r in candidates if r.is_network]
+        if network:
+            return min(network, key=lambda r: (r.arrival_ns, r.seq))
+        return min(candidates, key=lambda r: (last_served_ns(r.process), r.arrival_ns, r.seq))
+
+
+POLICIES: dict[str, type[FCFSPolicy] | type[NetworkFirstPolicy]] = {
+    FCFSPolicy.name: FCFSPolicy,
+    NetworkFirstPolicy.name: NetworkFirstPolicy,
+}
+DEFAULT_POLICY = NetworkFirstPolicy.name
+
+
+def make_policy(name: str) -> SchedulingPolicy:
+    try:
+        return POLICIES[name]()
+    except KeyError:
+        raise QlabOSError(f"unknown scheduling policy {name!r}; policies: {', '.join(POLICIES)}") from None
+
+
+class DeviceScheduler:
+    """The QDevice timeline of one node and the queue of processes waiting for it."""
+
+    def __init__(self, policy: SchedulingPolicy | None = None) -> None:
+        self.policy: SchedulingPolicy = policy or NetworkFirstPolicy()
+        self.free_at_ns = 0
+        """When the device is next free (the end of the last block granted)."""
+        self.holder: Process | None = None
+        self._queue: list[DeviceRequest] = []
+        self._seq = 0
+        self._last_served: dict[int, int] = {}
+        self.grants = 0
+
+    @property
+    def queue(self) -> tuple[DeviceRequest, ...]:
+        return tuple(self._queue)
+
+    def request(self, process: Process, arrival_ns: int, deadline_ns: int | None = None) -> DeviceRequest:
+        if any(r.process is process for r in self._queue):
+            raise QlabOSError(f"process {process.pid} already waits for the QDevice")
+        req = DeviceRequest(process, arrival_ns, self._seq, deadline_ns)
+        self._seq += 1
+        self._queue.append(req)
+        return req
+
+    def withdraw(self, request: DeviceRequest) -> None:
+        if request in self._queue:
+            self._queue.remove(request)
+
+    def withdraw_process(self, process: Process) -> None:
+        self._queue = [r for r in self._queue if r.process is not process]
+        if self.holder is process:
+            self.holder = None
+
+    def next_grant(self) -> tuple[DeviceRequest, int] | None:
+        """The request the device goes to next and when, given what has arrived (None: held, or nobody asks).
+
+        Side-effect free: the runtime calls it whenever it looks for the next event."""
+        if self.holder is not None or not self._queue:
+            return None
+        start = max(self.free_at_ns, min(r.arrival_ns for r in self._queue))
+        candidates = [r for r in self._queue if r.arrival_ns <= start]
+        chosen = self.policy.choose(candidates, start, self._last_served_ns)
+        return chosen, start
+
+    def _last_served_ns(self, process: Process) -> int:
+        return self._last_served.get(id(process), -1)
+
+    def grant(self, request: DeviceRequest, start_ns: int) -> None:
+        if self.holder is not None:
+            raise QlabOSError(f"the QDevice is held by process {self.holder.pid}; it cannot go to "
+                              f"process {request.process.pid} too")
+        self.withdraw(request)
+        self.holder = request.process
+        self._last_served[id(request.process)] = start_ns
+        self.grants += 1
+
+    def release(self, process: Process, end_ns: int) -> None:
+        if self.holder is process:
+            self.holder = None
+            self.free_at_ns = max(self.free_at_ns, end_ns)
+
+    def waiting(self) -> list[Process]:
+        return [r.process for r in self._queue if r.process.state is ProcessState.READY]
