@@ -1,0 +1,189 @@
+"""The QNodeOS multitasking experiment: QDevice utilisation of a server node with the scheduler, against running
+its two applications one after the other, measured in one run.
+
+Workload (after Delle Donne et al., Nature 2025, Fig. 3): netqasm's unmodified ``qne_apps/blind_computation``
+(delegated computation: the client prepares two server qubits remotely over EPR pairs, the server entangles
+and measures them at the client's angles) between ``client`` and ``server``, while ``server`` also runs a
+local single-qubit gate-tomography app (T H on |0>, measured in X, Y and Z). Devices ``sim-generic``; the link
+is the ``nv`` preset (3.8 us attempts, success 1e-4, F 0.8, 100 us classical latency), unchanged.
+
+- sequential: each round runs the computation, then the tomography, each alone on a fresh network; the
+  server's utilisation is (busy time of both) / (elapsed time of both);
+- multitasking: each round runs both at once on one network (QNPU scheduler, default policy).
+Utilisation = device busy time / elapsed virtual time on ``server`` (busy time includes entanglement attempts).
+Fidelities are checked not to be worse: the computation's success rate (m2 xor r2 = 0 for alpha = beta = 1/2)
+and the tomography's state fidelity, with 5-sigma binomial tolerances. Prints ``RESULT multitask_utilisation
+<ratio>`` and saves ``multitask_utilisation.png`` next to this file.
+"""
+
+from __future__ import annotations
+
+import math
+import sys
+import tempfile
+import textwrap
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt
+import netqasm
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from benchmarks._common import print_table
+from qlab_os.net import load_app, parse_network
+from qlab_os.net.metrics import RunStats
+from qlab_os.net.run import run_apps
+
+ROUNDS = 20
+SEED = 2025
+TOMO_SHOTS_PER_FLUSH = 50
+TOMO_FLUSHES_PER_BASIS = 2
+NETWORK = {
+    "name": "dqc",
+    "nodes": [{"name": "client", "device": "sim-generic"}, {"name": "server", "device": "sim-generic"}],
+    "links": [{"between": ["client", "server"], "preset": "nv"}],
+}
+DQC_INPUTS = {"alpha": 0.5, "beta": 0.5, "theta1": 0.25, "theta2": 0.75, "r1": 1, "r2": 0}
+"""H R_z(pi/2) H R_z(pi/2)|+> = |0> (up to phase): m2 xor r2 is 0 on a perfect link."""
+
+TOMO_APP = '''
+import math
+from netqasm.sdk import Qubit
+from netqasm.sdk.external import NetQASMConnection
+
+
+def main(app_config=None, shots_per_flush=50, flushes=2):
+    counts = {"X": [0, 0], "Y": [0, 0], "Z": [0, 0]}
+    conn = NetQASMConnection(app_name=app_config.app_name, log_config=app_config.log_config, max_qubits=1)
+    with conn:
+        for basis in ("X", "Y", "Z"):
+            for _ in range(flushes):
+                outcomes = []
+                for _ in range(shots_per_flush):
+                    q = Qubit(conn)
+                    q.H()
+                    q.T()  # the gate under test: T H|0> = (|0> + e^{i pi/4}|1>)/sqrt2
+                    if basis == "X":
+                        q.H()
+                    elif basis == "Y":
+                        q.rot_Z(angle=-math.pi / 2)
+                        q.H()
+                    outcomes.append(q.measure())
+                conn.flush()
+                for m in outcomes:
+                    counts[basis][int(m)] += 1
+    return counts
+'''
+
+
+def tomography_app(folder: Path) -> Path:
+    app = folder / "gate_tomography"
+    app.mkdir()
+    (app / "app_tomo.py").write_text(textwrap.dedent(TOMO_APP))
+    (app / "roles.yaml").write_text("tomo: server\n")
+    (app / "tomo.yaml").write_text(f"shots_per_flush: {TOMO_SHOTS_PER_FLUSH}\nflushes: {TOMO_FLUSHES_PER_BASIS}\n")
+    return app
+
+
+def dqc_app(folder: Path) -> Path:
+    app = folder / "blind_computation"
+    app.mkdir()
+    source = Path(netqasm.__file__).parent / "examples" / "qne_apps" / "blind_computation"
+    for role in ("client", "server"):
+        (app / f"app_{role}.py").write_text((source / f"app_{role}.py").read_text())
+    (app / "client.yaml").write_text("".join(f"{k}: {v}\n" for k, v in DQC_INPUTS.items()))
+    return app
+
+
+def tomo_fidelity(rounds: list[dict]) -> tuple[float, int]:
+    """Fidelity of the estimated Bloch vector's state with T H|0> (Bloch vector (1/sqrt2, 1/sqrt2, 0))."""
+    totals = {b: [0, 0] for b in "XYZ"}
+    for r in rounds:
+        for b, (n0, n1) in r["tomo"].items():
+            totals[b][0] += n0
+            totals[b][1] += n1
+    bloch = {b: (n0 - n1) / (n0 + n1) for b, (n0, n1) in totals.items()}
+    target = {"X": 1 / math.sqrt(2), "Y": 1 / math.sqrt(2), "Z": 0.0}
+    overlap = sum(bloch[b] * target[b] for b in "XYZ")
+    shots = sum(n0 + n1 for n0, n1 in totals.values())
+    return (1 + overlap) / 2, shots
+
+
+def dqc_success(rounds: list[dict]) -> tuple[float, int]:
+    ok = [r["client"]["m2"] ^ DQC_INPUTS["r2"] == 0 for r in rounds if r.get("client")]
+    return sum(ok) / len(ok), len(ok)
+
+
+def five_sigma(p: float, n: int) -> float:
+    return 5 * math.sqrt(max(p * (1 - p), 1 / n) / n)
+
+
+def run(apps: list, network, policy: str = "network-first") -> tuple[RunStats, list]:
+    stats = RunStats()
+    reports = run_apps(apps, rounds=ROUNDS, seed=SEED, network=network, stats=stats, policy=policy)
+    for report in reports:
+        if report.errors:
+            raise SystemExit(f"{report.app}: {report.errors[:3]}")
+    return stats, reports
+
+
+def main() -> None:
+    network = parse_network(NETWORK, source="multitask_utilisation")
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp)
+        dqc = load_app(dqc_app(folder))
+        tomo = load_app(tomography_app(folder))
+        dqc_alone, (dqc_rep,) = run([dqc], network)
+        tomo_alone, (tomo_rep,) = run([tomo], network)
+        both, (dqc_multi, tomo_multi) = run([dqc, tomo], network)
+        fcfs, _ = run([dqc, tomo], network, policy="fcfs")
+    seq_busy = dqc_alone.nodes["server"].busy_ns + tomo_alone.nodes["server"].busy_ns
+    seq_elapsed = dqc_alone.nodes["server"].elapsed_ns + tomo_alone.nodes["server"].elapsed_ns
+    seq_util = seq_busy / seq_elapsed
+    multi_util = both.nodes["server"].utilisation
+    ratio = multi_util / seq_util
+    rows = []
+    for name, busy, elapsed in (("computation alone", dqc_alone.nodes["server"].busy_ns,
+                                 dqc_alone.nodes["server"].elapsed_ns),
+                                ("tomography alone", tomo_alone.nodes["server"].busy_ns,
+                                 tomo_alone.nodes["server"].elapsed_ns),
+                                ("one after the other", seq_busy, seq_elapsed),
+                                ("multitasking (network-first)", both.nodes["server"].busy_ns,
+                                 both.nodes["server"].elapsed_ns),
+                                ("multitasking (fcfs)", fcfs.nodes["server"].busy_ns, fcfs.nodes["server"].elapsed_ns)):
+        rows.append((name, f"{busy / 1e6:.3f}", f"{elapsed / 1e6:.3f}", f"{busy / elapsed:.4f}"))
+    print(f"server node, {ROUNDS} rounds, seed {SEED}, link preset nv")
+    print_table(("run", "busy ms", "elapsed ms", "utilisation"), rows)
+    f_seq, n_seq = dqc_success(dqc_rep.rounds)
+    f_multi, n_multi = dqc_success(dqc_multi.rounds)
+    t_seq, s_seq = tomo_fidelity(tomo_rep.rounds)
+    t_multi, s_multi = tomo_fidelity(tomo_multi.rounds)
+    print(f"computation success rate: alone {f_seq:.3f} (n={n_seq}), multitasking {f_multi:.3f} (n={n_multi})")
+    print(f"tomography fidelity: alone {t_seq:.4f} ({s_seq} shots), multitasking {t_multi:.4f} ({s_multi} shots)")
+    lat = {name: stats.nodes["server"].processes for name, stats in (("network-first", both), ("fcfs", fcfs))}
+    for policy, procs in lat.items():
+        server = procs.get("server#0")
+        if server is not None and server.latencies_ns:
+            print(f"{policy}: server role waited {server.ready_wait_ns / 1e3:.1f} us for the QDevice, mean "
+                  f"subroutine latency {sum(server.latencies_ns) / len(server.latencies_ns) / 1e3:.1f} us")
+    worse = (f_multi < f_seq - five_sigma(f_seq, n_multi)) or (t_multi < t_seq - five_sigma(t_seq, s_multi))
+    print("fidelities not worse (5 sigma):", not worse)
+    figure = Path(__file__).with_name("multitask_utilisation.png")
+    fig, ax = plt.subplots(figsize=(6, 3.2))
+    labels = ["one after the other", "multitasking\n(fcfs)", "multitasking\n(network-first)"]
+    values = [seq_util, fcfs.nodes["server"].utilisation, multi_util]
+    ax.bar(labels, values, color=["#999999", "#6a9fd4", "#1f5fa8"])
+    ax.set_ylabel("server QDevice utilisation")
+    ax.set_title(f"delegated computation + gate tomography ({ROUNDS} rounds): {ratio:.2f}x")
+    for i, v in enumerate(values):
+        ax.text(i, v, f"{v:.3f}", ha="center", va="bottom")
+    fig.tight_layout()
+    fig.savefig(figure, dpi=120)
+    print(f"plot: {figure}")
+    print(f"RESULT multitask_utilisation {ratio:.3f}")
+
+
+if __name__ == "__main__":
+    main()
