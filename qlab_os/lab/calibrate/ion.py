@@ -1,0 +1,1 @@
+"""Calibration routines of a trapped-ion node (placeholder until written)."""
