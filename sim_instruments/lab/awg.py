@@ -78,6 +78,15 @@ def parse_data_command(data: bytes) -> tuple[str, bytes]:
     return match.group(1).decode(), payload
 
 
+def _append(segments: list[Segment], segment: Segment) -> None:
+    """Append, merging with the previous stretch when the outputs do not change across the boundary."""
+    if segments and segments[-1].volts == segment.volts and segments[-1].markers == segment.markers:
+        last = segments[-1]
+        segments[-1] = Segment(last.duration_s + segment.duration_s, last.volts, last.markers)
+    else:
+        segments.append(segment)
+
+
 class SequenceMemory:
     """Waveform list plus sequence table, and the player's position."""
 
@@ -143,7 +152,12 @@ class SequenceMemory:
         while True:
             element = self.element(index)
             element_segments = self._segments(index, amplitudes_v, offsets_v, sample_rate_hz)
-            segments.extend(element_segments * element.loop_count)
+            if len(element_segments) == 1:  # a constant element looped is one longer stretch of the same output
+                only = element_segments[0]
+                _append(segments, Segment(only.duration_s * element.loop_count, only.volts, only.markers))
+            else:
+                for segment in element_segments * element.loop_count:
+                    _append(segments, segment)
             visited += 1
             if visited > 10 * len(self.elements):
                 raise AWGError("sequence loops forever without waiting for a trigger")

@@ -68,7 +68,9 @@ class LabVisaLibrary(SimVisaLibrary):  # type: ignore[misc]
                 canonical = self.sessions[sess].device.resource_name
                 if lab.faults.get(canonical) is Fault.DEAD:
                     del self.sessions[sess]
-                    return VISASession(0), constants.StatusCode.error_resource_not_found
+                    raise errors.VisaIOError(constants.StatusCode.error_resource_not_found)
+            elif status == constants.StatusCode.error_resource_not_found:
+                raise errors.VisaIOError(status)  # as pyvisa-py does, rather than a KeyError later
             return result
 
     def write(self, session: VISASession, data: bytes) -> tuple[int, constants.StatusCode]:

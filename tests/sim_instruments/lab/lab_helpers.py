@@ -12,8 +12,10 @@ VISALIB = f"{DEFAULT_LAB}@qlab"
 Piece = tuple[int, float, float, frozenset[str]]  # samples, I (normalised), Q (normalised), markers "ch.m"
 
 
-def upload_element(awg: TektronixAWG5014, index: int, name: str, pieces: list[Piece], loops: int = 1) -> None:
-    """Upload one element on channels 1-4 (I, Q, and markers) and make it wait for a trigger."""
+def upload_element(
+    awg: TektronixAWG5014, index: int, name: str, pieces: list[Piece], loops: int = 1, wait: bool = True
+) -> None:
+    """Upload one element on channels 1-4 (I, Q, and markers); ``wait``: it waits for a trigger."""
     for channel in range(1, 5):
         w = np.concatenate([np.full(n, (i if channel == 1 else q if channel == 2 else 0.0)) for n, i, q, _ in pieces])
         m1 = np.concatenate([np.full(n, int(f"{channel}.1" in m)) for n, _, _, m in pieces])
@@ -21,7 +23,7 @@ def upload_element(awg: TektronixAWG5014, index: int, name: str, pieces: list[Pi
         awg.send_waveform_to_list(w, m1, m2, f"{name}_ch{channel}")
         awg.set_sqel_waveform(f"{name}_ch{channel}", channel, index)
     awg.set_sqel_loopcnt(loops, index)
-    awg.set_sqel_trigger_wait(index, 1)
+    awg.set_sqel_trigger_wait(index, int(wait))
 
 
 def outputs_on(awg: TektronixAWG5014, amplitude_vpp: float = 1.0) -> None:
