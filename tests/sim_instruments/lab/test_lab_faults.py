@@ -5,12 +5,12 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from lab_helpers import VISALIB
 from pyvisa import errors
 from qcodes.instrument_drivers.rohde_schwarz import RohdeSchwarzSGS100A
 
 from instruments.keysight import Keysight53230A
 from instruments.srs import SR400
-from lab_helpers import VISALIB
 from sim_instruments.lab.faults import Fault
 from sim_instruments.lab.lab import SimulatedLab, get_lab, reset_lab
 from sim_instruments.lab.resolve import LabConfigError

@@ -6,13 +6,13 @@ import math
 
 import numpy as np
 import pytest
+from lab_helpers import VISALIB, outputs_on, upload_element
 from qcodes.instrument_drivers.rohde_schwarz import RohdeSchwarzSGS100A
 from qcodes.instrument_drivers.tektronix import TektronixAWG5014
 
 from instruments.idq import ID1000
 from instruments.srs import SR400
 from instruments.toptica import DLCPro
-from lab_helpers import VISALIB, outputs_on, upload_element
 from sim_instruments.lab.lab import SimulatedLab
 from sim_instruments.physics.heralding import Click
 
