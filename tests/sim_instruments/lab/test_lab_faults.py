@@ -54,7 +54,7 @@ def test_wrong_identity_is_refused_on_connection(lab: SimulatedLab) -> None:
 
 
 def test_faults_name_known_instruments_only(lab: SimulatedLab) -> None:
-    with pytest.raises(KeyError, match="no instrument 'nv_a.oscilloscope'.*nv_a.awg"):
+    with pytest.raises(KeyError, match=r"no instrument 'nv_a\.oscilloscope'.*nv_a\.awg"):
         lab.inject("nv_a.oscilloscope", Fault.DEAD)
 
 

@@ -75,7 +75,8 @@ def test_heralds_come_from_the_joint_state_of_both_nodes(lab: SimulatedLab) -> N
     """Both NV nodes excite their spins; the ID1000 counts attempts and heralds as the single-click model says."""
     awgs = []
     for octet, name in ((10, "a"), (11, "b")):
-        awg = TektronixAWG5014(f"awg_{name}", f"TCPIP0::192.168.{octet}.12::inst0::INSTR", visalib=VISALIB, terminator="\n")
+        address = f"TCPIP0::192.168.{octet}.12::inst0::INSTR"
+        awg = TektronixAWG5014(f"awg_{name}", address, visalib=VISALIB, terminator="\n")
         outputs_on(awg)
         awg.sequence_length(1)
         # No green light on: the spins stay where the lab starts them (|0>, bright), so every attempt has the same
