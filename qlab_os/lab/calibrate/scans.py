@@ -35,8 +35,11 @@ def finish_scan(
     values: dict[str, CalibratedValue],
     x_scale: tuple[float, str],
     summary: str,
+    ylabel: str = "mean counts per shot",
+    raw: npt.NDArray[np.int_] | None = None,
 ) -> RoutineResult:
-    """Record ``counts`` (points x shots) against ``x``, plot the means with ``result``, return the routine result."""
+    """Record ``raw`` counts (points x shots; default ``counts``) against ``x``, plot the means of ``counts`` (what
+    was fitted) with ``result``, return the routine result."""
     points, shots = counts.shape
     run_id = record(
         ctx.node,
@@ -47,12 +50,12 @@ def finish_scan(
             Column("shot", "", "shot index"),
             Column("counts", "counts", "photon counts", setpoints=(x_column.name, "shot")),
         ],
-        {x_column.name: np.repeat(x, shots), "shot": np.tile(np.arange(shots), points), "counts": counts},
+        {x_column.name: np.repeat(x, shots), "shot": np.tile(np.arange(shots), points), "counts": counts if raw is None else raw},
         metadata={"calibration_values": _metadata(values)},
     )
     mean = counts.mean(axis=1)
     scale, unit = x_scale
-    panel = Panel.new(f"{ctx.node} {ctx.routine_name}", f"{x_column.label} ({unit})", "mean counts per shot")
+    panel = Panel.new(f"{ctx.node} {ctx.routine_name}", f"{x_column.label} ({unit})", ylabel)
     panel.points.append((x / scale, mean, standard_error(counts, axis=1), f"data, {shots} shots/point"))
     dense = np.linspace(float(x.min()), float(x.max()), 600)
     panel.curves.append((dense / scale, result.curve(dense), f"fit, reduced chi2 {result.reduced_chi2:.2f}"))
