@@ -78,15 +78,20 @@ def fit(
     return FitResult(tuple(names), np.asarray(popt), errors, float(np.sum(residuals**2) / dof), model)
 
 
-def standard_error(samples: FloatArray, axis: int = -1) -> FloatArray:
-    """Standard error of the mean of counts along ``axis``, never below that of one count in all the shots.
+def standard_error(samples: npt.ArrayLike, axis: int = -1) -> FloatArray:
+    """Standard error of the mean of per-shot values along ``axis``.
 
-    A point where every shot gave 0 counts has a sample variance of 0; a fit would then trust it infinitely. The
-    floor (the error of a Poisson mean of 1/shots) keeps such points finite without mattering elsewhere.
+    Counts: the sample standard deviation over sqrt(shots), never below that of one count in all the shots (a point
+    where every shot gave 0 counts has a sample variance of 0, and a fit would trust it infinitely). Bright/dark
+    outcomes (all values 0 or 1): the binomial error of the Agresti-Coull estimate ``(k + 1) / (n + 2)``, which does
+    not collapse for fractions near 0 or 1 and so does not over-weight them.
     """
-    samples = np.asarray(samples, dtype=np.float64)
-    n = samples.shape[axis]
-    std = np.std(samples, axis=axis, ddof=1) if n > 1 else np.zeros(np.delete(samples.shape, axis))
+    values = np.asarray(samples, dtype=np.float64)
+    n = values.shape[axis]
+    if np.all((values == 0) | (values == 1)):
+        p = (np.sum(values, axis=axis) + 1) / (n + 2)
+        return np.asarray(np.sqrt(p * (1 - p) / n), dtype=np.float64)
+    std = np.std(values, axis=axis, ddof=1) if n > 1 else np.zeros(np.delete(values.shape, axis))
     return np.asarray(np.maximum(std, 1.0 / np.sqrt(n)) / np.sqrt(n), dtype=np.float64)
 
 

@@ -13,7 +13,7 @@ import math
 import numpy as np
 import numpy.typing as npt
 
-from instruments.tektronix.awg_sequence import MIN_WAVEFORM_POINTS, Element, Pulse, idle, on_grid
+from instruments.tektronix.awg_sequence import MIN_WAVEFORM_POINTS, AWGSequence, Block, Element, Pulse, idle, on_grid
 from qlab_os.lab.calibrate import fitting
 from qlab_os.lab.calibrate.acquire import gated_counts, last_window_counts, marker, new_sequence, start_sr400, upload
 from qlab_os.lab.calibrate.calfile import CalibratedValue
@@ -145,11 +145,11 @@ def rabi(ctx: Context) -> RoutineResult:
     )
 
 
-def _scan_blocks(ctx: Context, seq: object, blocks: list[object], shots: int) -> npt.NDArray[np.int_]:
+def _scan_blocks(ctx: Context, seq: AWGSequence, blocks: list[Block], shots: int) -> npt.NDArray[np.int_]:
     counts = []
     with ctx.progress(len(blocks)) as bar:
         for block in blocks:
-            counts.append(gated_counts(ctx, seq, block, shots, 1)[:, 0])  # type: ignore[arg-type]
+            counts.append(gated_counts(ctx, seq, block, shots, 1)[:, 0])
             bar.update(1)
     return np.array(counts)
 
@@ -250,7 +250,9 @@ def ramsey(ctx: Context) -> RoutineResult:
     data = _scan_blocks(ctx, seq, blocks, shots)
     # The phase accumulates from centre to centre of the two pi/2 pulses: tau + 4 t_pi/2 / pi for square pulses.
     effective = delays + 4 * (ctx.setup.time_s("pi_pulse_s") / 2) / math.pi
-    markovian = (lambda t: np.exp(-t / t2_s)) if t2_s else (lambda t: np.ones_like(t))
+
+    def markovian(t: FloatArray) -> FloatArray:
+        return np.asarray(np.exp(-t / t2_s) if t2_s else np.ones_like(t), dtype=np.float64)
 
     def model(
         t: FloatArray, t2_star_s: float, frequency: float, amplitude_counts: float, offset: float, phase: float
@@ -310,9 +312,9 @@ def charge_resonance(ctx: Context) -> RoutineResult:
     high = float(np.mean(counts[counts > np.median(counts) / 2])) if counts.max() > 0 else 1.0
     result = fit_poisson_mixture(counts, "charge-resonance histogram fit", (0.7, max(high, 1.0), 0.05))
     p, mu_high, mu_low = result["p"], result["mu_high"], result["mu_low"]
-    k = np.arange(int(counts.max()) + 2)
-    bright = p * _pmf(k, mu_high) > (1 - p) * _pmf(k, mu_low)
-    threshold = int(k[np.argmax(bright)]) if bright.any() else 1
+    levels = np.arange(int(counts.max()) + 2)
+    bright = p * _pmf(levels, mu_high) > (1 - p) * _pmf(levels, mu_low)
+    threshold = int(levels[np.argmax(bright)]) if bright.any() else 1
     values = {
         "nv_minus_probability": CalibratedValue(p, result.error("p"), ""),
         "cr_mean_counts": CalibratedValue(mu_high, result.error("mu_high"), "counts"),

@@ -50,7 +50,11 @@ def finish_scan(
             Column("shot", "", "shot index"),
             Column("counts", "counts", "photon counts", setpoints=(x_column.name, "shot")),
         ],
-        {x_column.name: np.repeat(x, shots), "shot": np.tile(np.arange(shots), points), "counts": counts if raw is None else raw},
+        {
+            x_column.name: np.repeat(x, shots),
+            "shot": np.tile(np.arange(shots), points),
+            "counts": counts if raw is None else raw,
+        },
         metadata={"calibration_values": _metadata(values)},
     )
     mean = counts.mean(axis=1)
@@ -144,7 +148,7 @@ def histogram_panel(title: str, xlabel: str, data: dict[str, npt.NDArray[np.int_
     top = max(int(c.max(initial=0)) for c in data.values()) + 1
     edges = np.arange(top + 2) - 0.5
     for label, counts in data.items():
-        panel.histograms.append((edges, histogram(counts, top), f"{label} ({len(counts)} shots)"))
+        panel.histograms.append((edges.astype(np.float64), histogram(counts, top), f"{label} ({len(counts)} shots)"))
     panel.vlines.append((threshold - 0.5, f"threshold {threshold}"))
     return panel
 
