@@ -69,6 +69,10 @@ def _parser() -> argparse.ArgumentParser:
     demo = sub.add_parser("demo", help="run the demonstration subroutine on every simulated device")
     demo.add_argument("--shots", type=int, default=1000)
     demo.add_argument("--seed", type=int, default=2025)
+
+    from qlab_os.lab.cli import add_station_parser
+
+    add_station_parser(sub)
     return p
 
 
@@ -98,6 +102,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _devices()
         if args.command == "run":
             return _run(args)
+        if args.command == "station":
+            from qlab_os.lab.cli import run_station
+
+            return run_station(args)
         if args.command == "demo":
             from qlab_os.demo import run_demo
 
