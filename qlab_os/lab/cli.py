@@ -117,14 +117,19 @@ def format_check(result: dict[str, Any]) -> str:
     """The human-readable report of :func:`check_station`."""
     lines = [f"{result['file']}: {len(result['instruments'])} instrument(s)"]
     width = max((len(row["name"]) for row in result["instruments"]), default=0)
+    failed = (result["error"] or {}).get("instrument")
     for row in result["instruments"]:
         idn = row["identity"]
         if idn is not None:
             who = " ".join(str(idn.get(k)) for k in ("vendor", "model") if idn.get(k))
             extra = ", ".join(f"{k} {idn[k]}" for k in ("serial", "firmware") if idn.get(k))
             status = f"{who} ({extra})" if extra else who
+        elif row["name"] == failed:
+            status = f"FAILED: {result['error'].get('kind', 'error')}"
+        elif row["connected"]:
+            status = "connected, then put in safe state and closed"
         else:
-            status = "not connected"
+            status = "not reached"
         lines.append(f"  {row['name']:<{width}}  {row['address'] or '-':<38} {status}")
     if result["snapshot"] is not None:
         written = result["snapshot"]["written_to"]

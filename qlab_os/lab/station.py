@@ -229,7 +229,7 @@ def _resolve(instrument: Instrument, dotted: str, cfg: InstrumentConfig, source:
     for depth, part in enumerate(parts[:-1]):
         sub = node.submodules.get(part)
         if not isinstance(sub, InstrumentBase):
-            known = ", ".join(sorted(node.submodules)) or "none"
+            known = ", ".join(sorted(n for n, m in node.submodules.items() if isinstance(m, InstrumentBase))) or "none"
             where = ".".join(parts[: depth + 1])
             raise ConfigError(
                 source, cfg.key("parameters", dotted), f"{cfg.name} has no channel {where!r}; channels: {known}"

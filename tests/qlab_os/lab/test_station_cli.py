@@ -86,6 +86,8 @@ def test_check_fails_on_a_timeout_in_text_mode(lab: SimulatedLab, capsys: pytest
     captured = capsys.readouterr()
     assert code == 1
     assert captured.out.rstrip().endswith("FAILED")
+    assert "aom_729      TCPIP0::192.168.20.11::inst0::INSTR    FAILED: VISA timeout" in captured.out
+    assert captured.out.count("not reached") == 7
     assert "qlab-os: error: instrument 'aom_729' at TCPIP0::192.168.20.11::inst0::INSTR: VISA timeout" in captured.err
 
 
@@ -143,3 +145,15 @@ def test_check_of_a_bad_parameter_name(lab: SimulatedLab, tmp_path: Path, capsys
     assert error["key"] == "instruments.awg.parameters.ch1.ampl"
     assert "awg_ch1 has no parameter 'ampl'; did you mean amp?" in error["reason"]
     assert result["safe_state"]["applied"] == ["mw_source", "awg"]  # type: ignore[index]
+
+
+def test_check_of_an_unknown_channel(lab: SimulatedLab, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    text = (STATIONS / "nv_node.sim.yaml").read_text(encoding="utf-8")
+    path = tmp_path / "nv.yaml"
+    path.write_text(text.replace("ch2.amp:", "ch9.amp:"), encoding="utf-8")
+    code, result = _check_json(capsys, str(path))
+    assert code == 1
+    error = result["error"]
+    assert isinstance(error, dict)
+    assert error["key"] == "instruments.awg.parameters.ch9.amp"
+    assert error["reason"] == "awg has no channel 'ch9'; channels: ch1, ch2, ch3, ch4"
