@@ -25,9 +25,7 @@ from qlab_os.lab.station import QlabStation
 from qlab_os.lab.station_config import load_station_config
 from sim_instruments.lab.lab import SimulatedLab
 from sim_instruments.lab.models import AWGModel
-from tests.qlab_os.lab.lab_fixtures import STATIONS, lab, outputs_on
-
-__all__ = ["lab"]
+from tests.qlab_os.lab.lab_fixtures import STATIONS, outputs_on
 
 NV_SIM = STATIONS / "nv_node.sim.yaml"
 NV_ORDER = list(load_station_config(NV_SIM).instruments)
@@ -82,8 +80,11 @@ def test_a_fault_gives_its_specific_error_naming_the_instrument(lab: SimulatedLa
 
 def test_the_error_says_what_was_asked(lab: SimulatedLab) -> None:
     lab.inject("nv_a.cr_counter", "timeout")
-    with pytest.raises(InstrumentTimeoutError, match=r"'cr_counter' at GPIB0::23::INSTR: VISA timeout: VI_ERROR_TMO.*"
-                       r"\[asking 'CM'\]"):
+    with pytest.raises(
+        InstrumentTimeoutError,
+        match=r"'cr_counter' at GPIB0::23::INSTR: VISA timeout: VI_ERROR_TMO.*"
+        r"\[asking 'CM'\]",
+    ):
         _connect(NV_SIM)
 
 

@@ -15,9 +15,7 @@ import pytest
 from qlab_os.lab.errors import SafeStateError
 from qlab_os.lab.station import QlabStation, connect_station
 from sim_instruments.lab.lab import SimulatedLab
-from tests.qlab_os.lab.lab_fixtures import LAB_VISALIB, STATIONS, lab, outputs_on
-
-__all__ = ["lab"]
+from tests.qlab_os.lab.lab_fixtures import LAB_VISALIB, STATIONS, outputs_on
 
 NV_SIM = STATIONS / "nv_node.sim.yaml"
 ION_SIM = STATIONS / "ion_node.sim.yaml"
@@ -108,13 +106,16 @@ def test_a_timeout_during_safe_state_is_reported(lab: SimulatedLab, nv: QlabStat
 
 def test_an_instrument_without_safe_state_is_a_failure(lab: SimulatedLab, tmp_path: Path) -> None:
     path = tmp_path / "bare.yaml"
-    path.write_text(textwrap.dedent(f"""\
+    path.write_text(
+        textwrap.dedent(f"""\
         instruments:
           mw_source:
             type: qcodes.instrument_drivers.rohde_schwarz.RohdeSchwarzSGS100A
             address: "TCPIP0::192.168.10.11::inst0::INSTR"
             init: {{visalib: "{LAB_VISALIB}"}}
-        """), encoding="utf-8")
+        """),
+        encoding="utf-8",
+    )
     with contextlib.redirect_stdout(io.StringIO()):
         station = connect_station(path, default=False)
     report = station.close()
@@ -157,8 +158,14 @@ def test_safe_state_is_applied_at_interpreter_exit(tmp_path: Path) -> None:
         station.awg.run()
         print("before exit:", station.mw_source.status(), station.awg.get_state())
         """)
-    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120,
-                            cwd=Path(__file__).resolve().parents[3], check=False)
+    result = subprocess.run(
+        [sys.executable, "-c", script],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=Path(__file__).resolve().parents[3],
+        check=False,
+    )
     assert result.returncode == 0, result.stderr
     assert "before exit: True Waiting for trigger" in result.stdout
     assert "mw_source on: False awg running: False" in result.stdout

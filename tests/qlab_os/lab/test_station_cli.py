@@ -9,9 +9,7 @@ import pytest
 
 from qlab_os.cli import main
 from sim_instruments.lab.lab import SimulatedLab
-from tests.qlab_os.lab.lab_fixtures import SIM_FILES, STATIONS, lab, outputs_on
-
-__all__ = ["lab"]
+from tests.qlab_os.lab.lab_fixtures import SIM_FILES, STATIONS, outputs_on
 
 
 def _check_json(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, dict[str, object]]:
@@ -58,8 +56,11 @@ def test_check_writes_the_snapshot(lab: SimulatedLab, tmp_path: Path, capsys: py
     snapshot = json.loads(out.read_text(encoding="utf-8"))
     assert snapshot["instruments"]["aom_729"]["parameters"]["frequency"]["value"] == 8.0e7
     assert snapshot["config"]["instruments"]["trap_rf"]["init"]["metadata"]["skip_safe_state"]
-    assert result["snapshot"] == {"parameters": result["snapshot"]["parameters"], "unreadable": {},  # type: ignore[index]
-                                  "written_to": str(out)}
+    assert result["snapshot"] == {
+        "parameters": result["snapshot"]["parameters"],
+        "unreadable": {},
+        "written_to": str(out),
+    }
 
 
 def test_check_fails_with_the_instrument_and_leaves_the_others_safe(
@@ -91,8 +92,9 @@ def test_check_fails_on_a_timeout_in_text_mode(lab: SimulatedLab, capsys: pytest
     assert "qlab-os: error: instrument 'aom_729' at TCPIP0::192.168.20.11::inst0::INSTR: VISA timeout" in captured.err
 
 
-def test_check_fails_when_safe_state_fails(lab: SimulatedLab, capsys: pytest.CaptureFixture[str],
-                                           monkeypatch: pytest.MonkeyPatch) -> None:
+def test_check_fails_when_safe_state_fails(
+    lab: SimulatedLab, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
     from instruments.srs import SR400
 
     def broken(self: SR400) -> None:
@@ -111,8 +113,9 @@ def test_check_of_a_malformed_file_names_file_instrument_and_key(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     path = tmp_path / "bad.yaml"
-    path.write_text("instruments:\n  mw_source:\n    type: instruments.rohde_schwarz.RohdeSchwarzSGS100A\n",
-                    encoding="utf-8")
+    path.write_text(
+        "instruments:\n  mw_source:\n    type: instruments.rohde_schwarz.RohdeSchwarzSGS100A\n", encoding="utf-8"
+    )
     code, result = _check_json(capsys, str(path))
     assert code == 1
     error = result["error"]
@@ -144,7 +147,7 @@ def test_check_of_a_bad_parameter_name(lab: SimulatedLab, tmp_path: Path, capsys
     assert isinstance(error, dict)
     assert error["key"] == "instruments.awg.parameters.ch1.ampl"
     assert "awg_ch1 has no parameter 'ampl'; did you mean amp?" in error["reason"]
-    assert result["safe_state"]["applied"] == ["mw_source", "awg"]  # type: ignore[index]
+    assert result["safe_state"]["applied"] == ["mw_source", "awg"]
 
 
 def test_check_of_an_unknown_channel(lab: SimulatedLab, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -31,8 +31,11 @@ def _error(tmp_path: Path, text: str) -> ConfigError:
     return info.value
 
 
-@pytest.mark.parametrize("path", [*sorted(STATIONS.glob("*_node.yaml")), STATIONS / "heralding_station.yaml",
-                                  *SIM_FILES], ids=lambda p: p.name)
+@pytest.mark.parametrize(
+    "path",
+    [*sorted(STATIONS.glob("*_node.yaml")), STATIONS / "heralding_station.yaml", *SIM_FILES],
+    ids=lambda p: p.name,
+)
 def test_every_shipped_station_file_passes_the_checks(path: Path) -> None:
     config = load_station_config(path)
     assert config.instruments
@@ -104,8 +107,10 @@ def test_unknown_key_of_an_instrument_is_an_error_not_a_warning(tmp_path: Path) 
 
 
 def test_unknown_option_of_a_parameter(tmp_path: Path) -> None:
-    text = (f"instruments:\n  mw_source:\n    type: {SGS}\n    address: '{ADDRESS}'\n"
-            "    parameters:\n      frequency: {initial_valu: 2.87e+9}\n")
+    text = (
+        f"instruments:\n  mw_source:\n    type: {SGS}\n    address: '{ADDRESS}'\n"
+        "    parameters:\n      frequency: {initial_valu: 2.87e+9}\n"
+    )
     error = _error(tmp_path, text)
     assert error.key == "instruments.mw_source.parameters.frequency"
     assert "'initial_valu' was unexpected" in error.reason
@@ -126,8 +131,10 @@ def test_unsupported_qcodes_keys_are_refused_with_the_reason(tmp_path: Path, key
 
 
 def test_skip_safe_state_needs_a_reason(tmp_path: Path) -> None:
-    text = (f"instruments:\n  trap_rf:\n    type: {SGS}\n    address: '{ADDRESS}'\n"
-            "    init: {metadata: {skip_safe_state: true}}\n")
+    text = (
+        f"instruments:\n  trap_rf:\n    type: {SGS}\n    address: '{ADDRESS}'\n"
+        "    init: {metadata: {skip_safe_state: true}}\n"
+    )
     error = _error(tmp_path, text)
     assert error.key == "instruments.trap_rf.init.metadata.skip_safe_state"
 

@@ -13,9 +13,7 @@ import yaml
 
 from qlab_os.lab.station import connect_station
 from sim_instruments.lab.lab import SimulatedLab
-from tests.qlab_os.lab.lab_fixtures import LAB_VISALIB, SIM_FILES, STATIONS, lab
-
-__all__ = ["lab"]
+from tests.qlab_os.lab.lab_fixtures import LAB_VISALIB, SIM_FILES, STATIONS
 
 SIM_ONLY_KEYS = ("visalib", "pyvisa_sim_file")
 
@@ -36,7 +34,9 @@ def _without_sim_keys(station: dict[str, Any]) -> dict[str, Any]:
 
 def test_there_are_three_stations_each_with_two_twins() -> None:
     assert sorted(p.name for p in SIM_FILES) == [
-        "heralding_station.sim.yaml", "ion_node.sim.yaml", "nv_node.sim.yaml",
+        "heralding_station.sim.yaml",
+        "ion_node.sim.yaml",
+        "nv_node.sim.yaml",
     ]
     for sim in SIM_FILES:
         assert (STATIONS / sim.name.replace(".sim.yaml", ".yaml")).is_file()
