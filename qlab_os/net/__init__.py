@@ -12,6 +12,7 @@ from qlab_os.net.config import (
     load_network,
     parse_network,
 )
+from qlab_os.net.schedule import TdmaSchedule
 
 __all__ = [
     "LINK_PRESETS",
@@ -19,6 +20,7 @@ __all__ = [
     "LinkConfig",
     "NetworkConfig",
     "NodeConfig",
+    "TdmaSchedule",
     "check_devices",
     "convert_netqasm_network",
     "default_network",

@@ -17,6 +17,9 @@ YAML layout (see docs/configuration.md, "Network YAML")::
         classical_latency_ns: 1.0e+5           # one-way latency of the classical channel
         bell_state_correction: true
         max_attempts: 100000000                # give up after this many attempts (default 1e8)
+        schedule:                              # optional TDMA time bins (qlab_os.net.schedule)
+          bin_length_ns: 1.0e+6
+          pattern: [link, local]
 
 A link with neither a preset nor fields is ``ideal``. PyYAML reads a float only with a dot and a signed
 exponent: write ``1.0e-3`` and ``3.8e+3``, not ``1e-3`` (PyYAML reads that as a string; the loader says so).
@@ -39,6 +42,7 @@ import yaml
 from qlab_os.config_checks import number, reject_unknown
 from qlab_os.config_checks import require as get
 from qlab_os.errors import ConfigError
+from qlab_os.net.schedule import TdmaSchedule, check_node_overlaps, parse_schedule
 
 # Link presets: representative numbers per platform, the same as sim_instruments.physics.link.LinkParams.ideal(),
 # .nv() and .ion() (the physics team's side; keep both in step). Fields given on a link override its preset.
@@ -65,7 +69,7 @@ DEFAULT_DEVICE: Final = "sim-generic"
 _TOP_KEYS: Final = frozenset({"name", "nodes", "links"})
 _NODE_KEYS: Final = frozenset({"name", "device", "id"})
 _LINK_KEYS: Final = frozenset({"between", "preset", "attempt_duration_ns", "success_probability", "fidelity",
-                               "classical_latency_ns", "bell_state_correction", "max_attempts"})
+                               "classical_latency_ns", "bell_state_correction", "max_attempts", "schedule"})
 MIN_FIDELITY: Final = 0.25
 """The fidelity of a maximally mixed two-qubit state with a Bell state."""
 
@@ -95,6 +99,8 @@ class LinkConfig:
     """The link layer corrects each delivered pair to |Phi+> before handing it over."""
     max_attempts: int = DEFAULT_MAX_ATTEMPTS
     """Give up a request after this many failed attempts (>= 1)."""
+    schedule: TdmaSchedule | None = None
+    """The link's TDMA time bins (None: no schedule, a request attempts as soon as both ends ask)."""
 
     @property
     def name(self) -> str:
@@ -211,6 +217,8 @@ def parse_network(data: Any, source: str = "<network>") -> NetworkConfig:
                               f"duplicate link {link.name}: links[{seen[pair]}] already joins these nodes")
         seen[pair] = i
         links.append(link)
+    check_node_overlaps([(end, f"links[{i}].schedule", lk.schedule) for i, lk in enumerate(links)
+                         for end in lk.nodes if lk.schedule is not None], source)
     return NetworkConfig(name=name, nodes=nodes, links=tuple(links), source=source)
 
 
@@ -282,8 +290,11 @@ def _parse_link(i: int, raw: Any, names: Sequence[str], source: str) -> LinkConf
     max_attempts = values.get("max_attempts", DEFAULT_MAX_ATTEMPTS)
     if isinstance(max_attempts, bool) or not isinstance(max_attempts, int) or max_attempts < 1:
         raise ConfigError(source, key + ".max_attempts", f"expected an integer >= 1, got {max_attempts!r}")
+    schedule = None if raw.get("schedule") is None else parse_schedule(raw["schedule"], attempt, source,
+                                                                          key + ".schedule")
     return LinkConfig(node_a=a, node_b=b, attempt_duration_ns=attempt, success_probability=p, fidelity=fid,
-                      classical_latency_ns=latency, bell_state_correction=correction, max_attempts=max_attempts)
+                      classical_latency_ns=latency, bell_state_correction=correction, max_attempts=max_attempts,
+                      schedule=schedule)
 
 
 def default_network(node_names: Iterable[str], device: str = DEFAULT_DEVICE, name: str = "default") -> NetworkConfig:

@@ -240,7 +240,7 @@ BAD: list[tuple[Any, str, str]] = [
     (_net(["a-b"]), "links[0]", "expected a mapping"),
     (_net([{**LINK_AB, "fidelty": 0.9}]), "links[0].fidelty",
      "unknown key; allowed: attempt_duration_ns, bell_state_correction, between, classical_latency_ns, fidelity, "
-     "max_attempts, preset, success_probability"),
+     "max_attempts, preset, schedule, success_probability"),
     (_net([{}]), "links[0].between", "expected two node names"),
     (_net([{"between": ["a"]}]), "links[0].between", "expected two node names"),
     (_net([{"between": ["a", "b", "c"]}]), "links[0].between", "expected two node names"),
