@@ -73,6 +73,10 @@ def _parser() -> argparse.ArgumentParser:
     from qlab_os.lab.cli import add_station_parser
 
     add_station_parser(sub)
+
+    from qlab_os.lab.calibrate.cli import add_calibrate_parser
+
+    add_calibrate_parser(sub)
     return p
 
 
@@ -102,6 +106,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _devices()
         if args.command == "run":
             return _run(args)
+        if args.command == "calibrate":
+            return int(args.handler(args))
         if args.command == "station":
             from qlab_os.lab.cli import run_station
 

@@ -251,6 +251,7 @@ class Keysight53230A(VisaInstrument):
             "counts",
             get_cmd=self._read_single_count,
             set_cmd=False,
+            snapshot_get=False,  # a snapshot must not start a measurement (READ? arms and waits for a gate)
             unit="counts",
             docstring=(
                 "Photon counts in one gate: READ? (INIT then FETCh?). Needs trigger_count × sample_count = 1; "
