@@ -172,7 +172,11 @@ class Keysight53230A(VisaInstrument):
 
     def __init__(self, name: str, address: str, **kwargs: Unpack[VisaInstrumentKWArgs]) -> None:
         super().__init__(name, address, **kwargs)
-        self._check_identity(address)
+        try:
+            self._check_identity(address)
+        except Exception:
+            self.close()  # do not leak the VISA session of an instrument we refuse
+            raise
 
         self.ch1: Keysight53230AInput = self.add_submodule("ch1", Keysight53230AInput(self, "ch1", 1))
         self.ch2: Keysight53230AInput = self.add_submodule("ch2", Keysight53230AInput(self, "ch2", 2))
