@@ -41,6 +41,7 @@ from qlab_os.net.app_folder import AppSpec
 from qlab_os.net.config import NetworkConfig
 from qlab_os.net.instances import AppInstance, InstanceView, role_key
 from qlab_os.net.link_layer import InProcessLinkLayer
+from qlab_os.net.tdma import TdmaLinkServer, scheduled_callbacks
 from qlab_os.qdevice.driver import LinkSpec, QDriver
 from qlab_os.qdevice.registry import create_qdriver
 from qlab_os.qnpu.decode import decode_binary, validate
@@ -105,20 +106,27 @@ class InProcessNetwork:
             clocks[cfg.id] = clock
         link_names: dict[frozenset[int], str] = {}
         for link in network.links:
+            # with a schedule, one ENT makes at most the attempts of one bin; the request's own limit is
+            # counted over its bins by the link layer
+            per_bin = link.schedule.bin_length_ns // link.attempt_duration_ns if link.schedule else None
             spec = LinkSpec(attempt_duration_ns=link.attempt_duration_ns, success_probability=link.success_probability,
                             fidelity=1.0 if ideal else link.fidelity,
-                            max_attempts=link.max_attempts or _UNLIMITED_ATTEMPTS,
+                            max_attempts=per_bin or link.max_attempts or _UNLIMITED_ATTEMPTS,
                             bell_state_correction=link.bell_state_correction)
             for end in link.nodes:
                 self.nodes[end].driver.connect_link(link.name, spec, shared)
             link_names[frozenset(self.nodes[end].node_id for end in link.nodes)] = link.name
         self.link_layer = InProcessLinkLayer(clocks, link_names, random.Random(seed),
                                              attempt_ns={lk.name: lk.attempt_duration_ns for lk in network.links},
-                                             measure_fidelity=measure_fidelity)
+                                             measure_fidelity=measure_fidelity,
+                                             max_attempts={lk.name: lk.max_attempts for lk in network.links})
         for node in self.nodes.values():
             node.stack.service = self.link_layer
         self._by_id = {n.node_id: n for n in self.nodes.values()}
         self.scheduler = Scheduler(max_time_ns=int(round_limit_s * 1e9), wall_timeout_s=wall_timeout_s)
+        self.tdma = TdmaLinkServer(self.scheduler, self.link_layer, self._by_id,
+                                   {lk.name: lk for lk in network.links}, self.timeout_ns)
+        self.link_layer.scheduled = scheduled_callbacks(self.tdma)
         self._tasks: dict[str, Task] = {}
         self._role_clocks: dict[str, VirtualClock] = {}
         self._shared_nodes: set[str] = set()
@@ -394,6 +402,8 @@ class InProcessNetwork:
         for key in (key for ks in keys for key in ks.values()):
             per_node[self.node_name_of_role(key)] += 1
         self._shared_nodes |= {name for name, count in per_node.items() if count > 1}
+        # a node on a scheduled link shares its QDevice with its network process (in the link's time bins)
+        self._shared_nodes |= {end for lk in self.network.links if lk.schedule is not None for end in lk.nodes}
         tasks = self._tasks
         for k, inst in enumerate(instances):
             services: Any = InstanceView(self, k, list(inst.mains)) if qualified else self

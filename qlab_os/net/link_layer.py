@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import random
 from collections import defaultdict, deque
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -35,6 +35,7 @@ from qlab_os.qnpu.network_stack import (
     EprRequest,
     QubitBusy,
 )
+from qlab_os.qnpu.process import NETWORK_PID
 
 _Key = tuple[int, int, int, int]
 
@@ -77,8 +78,15 @@ _RANDOM_XZ, _RANDOM_XYZ, _RANDOM_CHSH = 1, 2, 3
 class InProcessLinkLayer:
     def __init__(self, clocks: Mapping[int, VirtualClock], link_names: Mapping[frozenset[int], str],
                  rng: random.Random | None = None, attempt_ns: Mapping[str, int] | None = None,
-                 measure_fidelity: bool = False) -> None:
+                 measure_fidelity: bool = False, scheduled: Mapping[str, Callable[[str], None]] | None = None,
+                 max_attempts: Mapping[str, int] | None = None) -> None:
         self.rng = rng or random.Random(0)
+        self.scheduled = dict(scheduled or {})
+        """Per link name with a TDMA schedule: called when that link has matched requests to serve. The
+        runtime then serves them bin by bin (:meth:`tdma_pairs`, :meth:`attempt_in_bin`); this class never
+        attempts on such a link by itself."""
+        self.max_attempts = dict(max_attempts or {})
+        """Per scheduled link: attempts a request may use over all its bins before it fails."""
         self.attempt_ns = dict(attempt_ns or {})
         """Per link name: one attempt's duration (to count attempts from an ENT's duration)."""
         self.measure_fidelity = measure_fidelity
@@ -113,6 +121,10 @@ class InProcessLinkLayer:
         self._serving = True
         try:
             for create, recv in list(self._active):
+                link = self.link_names.get(frozenset((create.node_id, recv.node_id)))
+                if link in self.scheduled:
+                    self.scheduled[link](link)  # served in the link's time bins
+                    continue
                 self._serve(create, recv)
                 if create.pairs_done == create.num_pairs or create.error is not None:
                     self._active.remove((create, recv))
@@ -130,6 +142,47 @@ class InProcessLinkLayer:
                 for r in (create, recv):
                     if not (r.node_id == node_id and r.process.pid == pid):
                         r.stack.fail(r, f"the peer app on node {node_id} stopped before all pairs were made")
+
+    def tdma_pairs(self, link: str) -> list[tuple[EprRequest, EprRequest]]:
+        """The matched requests on ``link`` that still need pairs, in the order they were matched."""
+        return [(c, r) for c, r in self._active
+                if self.link_names.get(frozenset((c.node_id, r.node_id))) == link
+                and c.pairs_done < c.num_pairs and c.error is None and r.error is None]
+
+    def can_take(self, create: EprRequest, recv: EprRequest) -> bool:
+        """Both ends have what the next pair of (create, recv) needs: a free communication qubit (and, for a
+        kept pair, a free virtual qubit)."""
+        kind = create.arg(Arg.TYPE, EPR_TYPE_K)
+        return (create.stack.can_take(create, create.pairs_done, kind == EPR_TYPE_K)
+                and recv.stack.can_take(recv, recv.pairs_done, kind in (EPR_TYPE_K, EPR_TYPE_R)))
+
+    def attempt_in_bin(self, create: EprRequest, recv: EprRequest, bin_end_ns: int) -> bool:
+        """One ENT per end, from now (both node clocks at the same time, inside a link bin) to at most
+        ``bin_end_ns``. True if a pair was delivered; False if the bin ended without a herald (the qubits are
+        re-initialised and the request goes on in a later bin). A request that used up its attempts, or a
+        request that cannot be served, fails at both ends."""
+        link = self.link_names[frozenset((create.node_id, recv.node_id))]
+        kind = create.arg(Arg.TYPE, EPR_TYPE_K)
+        try:
+            done = self._pair(create, recv, create.pairs_done, kind, link, bin_end_ns)
+        except QubitBusy:
+            return False
+        except QlabOSError as exc:
+            self._fail_both(create, recv, str(exc))
+            return False
+        if create.pairs_done == create.num_pairs or create.error is not None or recv.error is not None:
+            if (create, recv) in self._active:
+                self._active.remove((create, recv))
+        elif not done and create.attempts_used >= self.max_attempts.get(link, create.attempts_used + 1):
+            self._fail_both(create, recv, f"no herald on link {link} within its maximum of "
+                                          f"{self.max_attempts[link]} attempts (over all its time bins)")
+        return done
+
+    def fail_request(self, create: EprRequest, recv: EprRequest, reason: str) -> None:
+        """Fail a matched pair of requests at both ends (e.g. their timeout) and forget them."""
+        if (create, recv) in self._active:
+            self._active.remove((create, recv))
+        self._fail_both(create, recv, reason)
 
     def waiting_reason(self, node_id: int, pid: int) -> str:
         """Why an app's entanglement has not come: matched but waiting for a qubit, or never matched."""
@@ -191,7 +244,8 @@ class InProcessLinkLayer:
         except QlabOSError as exc:
             self._fail_both(create, recv, str(exc))
 
-    def _pair(self, create: EprRequest, recv: EprRequest, pair: int, kind: int, link: str) -> None:
+    def _pair(self, create: EprRequest, recv: EprRequest, pair: int, kind: int, link: str,
+              window_end_ns: int | None = None) -> bool:
         clock_c, clock_r = self.clocks[create.node_id], self.clocks[recv.node_id]
         start_ns = max(clock_c.now_ns(), clock_r.now_ns())
         clock_c.advance_to_ns(start_ns)
@@ -203,14 +257,24 @@ class InProcessLinkLayer:
         except QlabOSError:
             self._undo(create, qc, vc)
             raise
-        response_c = create.stack.ent(qc, link)
-        response_r = recv.stack.ent(qr, link)
+        response_c = create.stack.ent(qc, link, window_end_ns)
+        response_r = recv.stack.ent(qr, link, window_end_ns)
         stats = self.stats[link]
+        in_window = window_end_ns is None or start_ns + response_c.duration_ns <= window_end_ns
+        made_ns = response_c.duration_ns if window_end_ns is None else min(response_c.duration_ns,
+                                                                              window_end_ns - start_ns)
         if link in self.attempt_ns:
-            stats.attempts += max(1, response_c.duration_ns // self.attempt_ns[link])
-        if not response_c.heralded or not response_r.heralded:
-            self._undo(create, qc, vc)
-            self._undo(recv, qr, vr)
+            attempts = max(1, made_ns // self.attempt_ns[link])
+            stats.attempts += attempts
+            create.attempts_used += attempts
+        if not response_c.heralded or not response_r.heralded or not in_window:
+            # no herald (or one after the bin's end, which never happened): both qubits are re-initialised;
+            # without a herald the link already left them in |0> (re-initialised before every attempt)
+            scrub = window_end_ns is None or bool(response_c.heralded and response_r.heralded)
+            self._undo(create, qc, vc, scrub)
+            self._undo(recv, qr, vr, scrub)
+            if window_end_ns is not None:
+                return False
             raise EntanglementError(f"no herald on link {link} within its maximum number of attempts")
         bell = response_c.bell_index or 0
         stats.successes += 1
@@ -242,6 +306,7 @@ class InProcessLinkLayer:
             req.stack.write_result(req, pair, fields)
             req.pairs_done += 1
         self.pairs_delivered += 1
+        return True
 
     @staticmethod
     def _record_fidelity(create: EprRequest, physical: int, bell: int, stats: LinkStats) -> None:
@@ -261,10 +326,13 @@ class InProcessLinkLayer:
         return self.rng.choice((_BASIS_Z, _BASIS_X) if creator else (_BASIS_ZPLUSX, _BASIS_ZMINUSX))
 
     @staticmethod
-    def _undo(req: EprRequest, physical: int, virtual: int | None) -> None:
+    def _undo(req: EprRequest, physical: int, virtual: int | None, scrub: bool = True) -> None:
         qmm = req.stack.qnpu.qmm
-        if virtual is None:
+        if virtual is None and scrub:
             req.stack.release(physical)
+        elif virtual is None:
+            qmm.free(NETWORK_PID, physical)
         else:
             qmm.free(req.process.pid, virtual)
-            req.stack.qnpu.executor.scrub((physical,))
+            if scrub:
+                req.stack.qnpu.executor.scrub((physical,))

@@ -65,6 +65,10 @@ class EprRequest:
     line: int = 0
     pairs_done: int = 0
     error: str | None = None
+    attempts_used: int = 0
+    """Entanglement attempts made for this request so far (over all its time bins)."""
+    submitted_ns: int = 0
+    """When the app submitted it (its node's clock)."""
 
     @property
     def node_id(self) -> int:
@@ -100,6 +104,8 @@ class NodeNetworkStack:
         """Per app: why an entanglement request of it failed (the runtime turns it into the app's error)."""
         self.delivered_ns: dict[int, int] = {}
         """Per app: when (this node's clock) its latest pair was delivered."""
+        self.ent_log: list[tuple[str, int, int]] = []
+        """Every ENT this node ran: (link, start_ns, end_ns) on its device timeline (tests and timelines)."""
         qnpu.qmm.register(NETWORK_PID, qnpu.spec.num_qubits)
 
     # --- from the executor ---------------------------------------------------------------------------------
@@ -152,6 +158,7 @@ class NodeNetworkStack:
             creator=creator, stack=self, process=process, epr_socket_id=socket_id, remote_node_id=remote,
             remote_epr_socket_id=socket.remote_epr_socket_id, min_fidelity=socket.min_fidelity,
             num_pairs=num_pairs, q_array_address=q_array, result_address=result_address, args=args,
+            submitted_ns=self.qnpu.clock.now_ns(),
         ))
 
     def qubits_released(self) -> None:
@@ -189,6 +196,16 @@ class NodeNetworkStack:
             raise EntanglementError(f"cannot place pair {pair + 1} on virtual qubit {virtual}: {exc}") from exc
         return physical, virtual
 
+    def can_take(self, request: EprRequest, pair: int, keep: bool) -> bool:
+        """Whether :meth:`take_qubit` would find what it needs now (no side effects)."""
+        qmm = self.qnpu.qmm
+        if not any(qmm.owner(q) is None for q in self.qnpu.spec.communication_qubits):
+            return False
+        if not keep or request.q_array_address is None:
+            return True
+        ids = request.process.arrays.get(request.q_array_address) or []
+        return pair >= len(ids) or ids[pair] not in request.process.qubit_map
+
     def _virtual_id(self, request: EprRequest, pair: int) -> int:
         if request.q_array_address is None:
             raise EntanglementError("a kept pair needs a qubit id array, and the request has none")
@@ -199,14 +216,23 @@ class NodeNetworkStack:
         assert value is not None
         return value
 
-    def ent(self, physical: int, link: str) -> PhysicalResponse:
-        """One ENT on this node's QDriver (the link layer issues the peer's right after)."""
+    def ent(self, physical: int, link: str, window_end_ns: int | None = None) -> PhysicalResponse:
+        """One ENT on this node's QDriver (the link layer issues the peer's right after).
+
+        ``window_end_ns``: the end of the time bin the attempts run in. The device is held (and the clock
+        moves) only up to it: attempts the driver reports beyond it were never made (the link layer throws
+        such a herald away)."""
         instr = PhysicalInstruction(PhysicalOp.ENT, (physical,), ent=EntParams(link=link))
         ex = self.qnpu.executor
+        start = ex.clock.now_ns()
         response = ex.driver.execute(instr)
-        ex.clock.advance_ns(response.duration_ns)
+        end = start + response.duration_ns
+        if window_end_ns is not None:
+            end = min(end, max(window_end_ns, start))
+        ex.clock.advance_ns(end - start)
         ex.stats.physical_instructions += 1
-        ex.stats.device_busy_ns += response.duration_ns
+        ex.stats.device_busy_ns += end - start
+        self.ent_log.append((link, start, end))
         return response
 
     def measure_in_basis(self, physical: int, rotations_pi16: Sequence[int], axes: int) -> int:
