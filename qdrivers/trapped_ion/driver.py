@@ -156,6 +156,10 @@ class TrappedIonQDriver(QDriver):
     def calibration(self) -> IonCalibration:
         return self._calibration
 
+    @property
+    def pulse_library(self) -> PulseLibrary:
+        return self._library
+
     def execute(self, instruction: PhysicalInstruction) -> PhysicalResponse:
         op = instruction.op
         if op is PhysicalOp.NONE:
