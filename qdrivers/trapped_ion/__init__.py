@@ -1,0 +1,1 @@
+"""The trapped-ion QDriver (registry name ``trapped_ion``): see :mod:`qdrivers.trapped_ion.driver`."""

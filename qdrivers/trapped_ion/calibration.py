@@ -31,7 +31,7 @@ from typing import Any
 
 import numpy as np
 
-from qlab_os.errors import QDriverError
+from qlab_os.errors import ConfigError, QDriverError
 from qlab_os.lab.calibrate.calfile import CalibrationFile
 from qlab_os.lab.calibrate.ion import thermal_flop
 from qlab_os.qdevice.spec import QDeviceSpec, parse_spec
@@ -126,7 +126,7 @@ def load_ion_calibration(path: Path, node: str) -> IonCalibration:
     try:
         calibration = CalibrationFile(path, node, "ion")
         entries = {key: calibration.get(key) for key in REQUIRED}
-    except Exception as exc:  # ConfigError names the file and key
+    except ConfigError as exc:  # names the file and the key
         raise IncompleteCalibrationError(f"ion node {node!r}: {exc}") from exc
     missing = [key for key, found in entries.items() if found is None]
     if missing:

@@ -41,7 +41,7 @@ from qdrivers.trapped_ion.calibration import IonCalibration, ion_spec, load_ion_
 from qdrivers.trapped_ion.pulses import PulseLibrary
 from qdrivers.trapped_ion.simlab import LabClockFollower, simulated_lab_spec
 from qlab_os.clock import Clock
-from qlab_os.errors import QDriverError, UnknownQDriverError, UnsupportedInstructionError
+from qlab_os.errors import ConfigError, QDriverError, UnknownQDriverError, UnsupportedInstructionError
 from qlab_os.lab.calibrate.cli import DATA_DIR
 from qlab_os.lab.calibrate.node import NODES_DIR, NodeSetup, find_node_file, load_node
 from qlab_os.lab.errors import classify
@@ -108,7 +108,7 @@ class TrappedIonQDriver(QDriver):
             try:
                 if load_node(path).platform == "ion":
                     names.append(path.stem)
-            except Exception:  # a broken setup file of another node does not hide the good ones
+            except ConfigError:  # a broken setup file of another node does not hide the good ones
                 continue
         return tuple(names)
 
@@ -276,10 +276,13 @@ class TrappedIonQDriver(QDriver):
     def _apply_prepare(self) -> None:
         for dotted, value in self._setup.prepare.items():
             instrument, *path = str(dotted).split(".")
+            target: Any = self._station.components.get(instrument)
+            for part in path:
+                target = getattr(target, part, None)
+            if not path or not callable(target):
+                raise ConfigError(str(self._setup.path), f"prepare.{dotted}",
+                                  "no such instrument parameter in the station")
             with self._talking_to_station_instrument(instrument):
-                target: Any = self._station.components[instrument]
-                for part in path:
-                    target = getattr(target, part)
                 target(value)
 
     def _set_rf_phase(self, phase_rad: float) -> None:

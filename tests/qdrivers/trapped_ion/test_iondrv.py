@@ -20,7 +20,7 @@ from qdrivers.trapped_ion.calibration import REQUIRED, IncompleteCalibrationErro
 from qdrivers.trapped_ion.driver import TrappedIonQDriver
 from qlab_os.cli import main
 from qlab_os.clock import VirtualClock
-from qlab_os.errors import QDriverError, UnsupportedInstructionError
+from qlab_os.errors import QDriverError, UnknownQDriverError, UnsupportedInstructionError
 from qlab_os.qdevice.instructions import Axis, EntParams, PhysicalInstruction, PhysicalOp
 from sim_instruments.lab.lab import SimulatedLab, reset_lab
 from sim_instruments.physics.ion import debye_waller_factor
@@ -253,6 +253,12 @@ def test_spec_comes_from_the_calibration_file(driver: TrappedIonQDriver) -> None
     rot_z = spec.native(PhysicalOp.ROT, (0,), Axis.Z)
     assert rot_z is not None and rot_z.duration_ns == 0
     assert not spec.supports(PhysicalOp.MS, (0, 1))
+
+
+def test_devices_are_the_ion_node_setup_files(clock: VirtualClock) -> None:
+    assert TrappedIonQDriver.device_names() == ("ion",)
+    with pytest.raises(UnknownQDriverError, match=r"no device 'nv_a'; known devices .*: ion"):
+        TrappedIonQDriver.for_device("nv_a", clock=clock)
 
 
 # -- refusals and faults --------------------------------------------------------------------------------------------
