@@ -87,7 +87,7 @@ class NVQDriver(QDriver):
         self._armed = False
         self.cr_attempts = 0
         """Charge-resonance checks of the last INIT."""
-        self._run("uploading the pulse library", self._upload)
+        self._run("uploading the pulse library", self._upload, arm_first=False)
 
     # ---- construction ----------------------------------------------------------------------------
 
@@ -184,10 +184,11 @@ class NVQDriver(QDriver):
             address = self.station.station_config.instruments[name].address
             raise _InstrumentFault(classify(name, address, exc)) from exc
 
-    def _run(self, what: str, action: Callable[[], Any]) -> Any:
-        """Run ``action``; on an instrument failure, safe state and a QDriverError naming the instrument."""
+    def _run(self, what: str, action: Callable[[], Any], arm_first: bool = True) -> Any:
+        """Run ``action`` (re-arming the station first after a safe state); on an instrument failure, safe state
+        and a QDriverError naming the instrument."""
         try:
-            if not self._armed and what != "uploading the pulse library":
+            if arm_first and not self._armed:
                 self._arm()
             return action()
         except _InstrumentFault as fault:

@@ -109,3 +109,10 @@ def test_a_dead_instrument_gives_a_qdriver_error_naming_it_and_a_safe_station(
     finally:
         get_lab().clear_faults()
         nv.close()
+
+
+def test_device_names_are_the_nv_node_setup_files() -> None:
+    assert "nv_a" in NVQDriver.device_names()
+    assert "ion" not in NVQDriver.device_names()
+    with pytest.raises(QDriverError, match="ideal"):
+        NVQDriver.for_device("nv_a", clock=VirtualClock(), ideal=True)
