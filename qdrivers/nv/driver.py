@@ -178,7 +178,7 @@ class NVQDriver(QDriver):
         name = self._names[role]
         try:
             yield self.station.components[name]
-        except (QDriverError, UnsupportedInstructionError):
+        except (QDriverError, UnsupportedInstructionError, _InstrumentFault):
             raise
         except Exception as exc:
             address = self.station.station_config.instruments[name].address
@@ -249,7 +249,7 @@ class NVQDriver(QDriver):
             return
         try:
             yield self.station.components[name]
-        except (QDriverError, UnsupportedInstructionError):
+        except (QDriverError, UnsupportedInstructionError, _InstrumentFault):
             raise
         except Exception as exc:
             cfg = self.station.station_config.instruments.get(name)

@@ -11,13 +11,17 @@ from netqasm.lang.parsing import parse_text_subroutine
 
 from qdrivers.nv.calibration import NVCalibrationError
 from qdrivers.nv.driver import NVQDriver
+from qdrivers.nv.lab_time import lab_time_sync
 from qlab_os import exec_runner
 from qlab_os.clock import VirtualClock
 from qlab_os.errors import QDriverError, UnsupportedInstructionError
 from qlab_os.lab.calibrate.node import find_node_file
+from qlab_os.lab.station_config import load_station_config
 from qlab_os.qdevice.instructions import Axis, EntParams, PhysicalInstruction, PhysicalOp
 from sim_instruments.lab.lab import get_lab
 from tests.qdrivers.nv.nv_stats import assert_matches
+
+STATION_DIR = Path(__file__).resolve().parents[3] / "station_configs"
 
 
 def test_missing_calibration_entries_are_named_with_the_routines_to_run(calibration_file: Path,
@@ -116,3 +120,11 @@ def test_device_names_are_the_nv_node_setup_files() -> None:
     assert "ion" not in NVQDriver.device_names()
     with pytest.raises(QDriverError, match="ideal"):
         NVQDriver.for_device("nv_a", clock=VirtualClock(), ideal=True)
+
+
+def test_the_lab_time_hook_is_only_for_the_simulated_lab(driver: NVQDriver) -> None:
+    """The hardware twin of the station (same instruments, no ``@qlab`` visalib) gets no simulation hook."""
+    hardware = load_station_config(STATION_DIR / "nv_node.yaml")
+    assert lab_time_sync(hardware, "awg", VirtualClock()) is None
+    simulated = lab_time_sync(driver.station.station_config, "awg", VirtualClock())
+    assert simulated is not None and simulated.node == "nv_a"
