@@ -261,10 +261,20 @@ def _devices() -> int:
     from qlab_os.clock import VirtualClock
     from qlab_os.qdevice.registry import create_qdriver, device_names
 
+    # Station-backed drivers connect to their station and read their spec from its calibration file; a device that
+    # cannot be built is listed with the reason, and the others are still shown.
     for device, driver_name in sorted(device_names().items()):
-        spec = create_qdriver(device, clock=VirtualClock()).spec
+        try:
+            driver = create_qdriver(device, clock=VirtualClock())
+        except QlabOSError as exc:
+            print(f"{device:<14} driver {driver_name:<11} not ready: {exc}")
+            continue
+        try:
+            spec = driver.spec
+        finally:
+            driver.close()
         comm = ",".join(map(str, spec.communication_qubits)) or "-"
-        print(f"{device:<14} driver {driver_name:<6} {spec.num_qubits} qubits (communication: {comm})  "
+        print(f"{device:<14} driver {driver_name:<11} {spec.num_qubits} qubits (communication: {comm})  "
               f"{spec.description}")
     return 0
 

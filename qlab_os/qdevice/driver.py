@@ -80,6 +80,10 @@ class QDriver(abc.ABC):
     def safe_state(self) -> None:
         """Put the instruments in their safe state (outputs off, lasers blocked). Must never raise."""
 
+    def close(self) -> None:
+        """Release what the driver holds (instrument connections, after the safe state). Idempotent; the
+        default has nothing to release."""
+
     def connect_link(self, name: str, spec: LinkSpec, shared: dict[str, object]) -> None:
         """Attach the entanglement link ``name`` (both ends call this with the same name and spec); ENT
         instructions then name it in ``EntParams.link``. Drivers without links raise."""
