@@ -80,7 +80,7 @@ class QDriver(abc.ABC):
     def safe_state(self) -> None:
         """Put the instruments in their safe state (outputs off, lasers blocked). Must never raise."""
 
-    def close(self) -> None:
+    def close(self) -> None:  # noqa: B027 - optional hook with a no-op default, not abstract
         """Release what the driver holds (instrument connections, after the safe state). Idempotent; the
         default has nothing to release."""
 
