@@ -119,7 +119,9 @@ class InProcessNetwork:
         self.link_layer = InProcessLinkLayer(clocks, link_names, random.Random(seed),
                                              attempt_ns={lk.name: lk.attempt_duration_ns for lk in network.links},
                                              measure_fidelity=measure_fidelity,
-                                             max_attempts={lk.name: lk.max_attempts for lk in network.links})
+                                             max_attempts={lk.name: lk.max_attempts for lk in network.links},
+                                             fidelity={lk.name: 1.0 if ideal else lk.fidelity
+                                                       for lk in network.links})
         for node in self.nodes.values():
             node.stack.service = self.link_layer
         self._by_id = {n.node_id: n for n in self.nodes.values()}

@@ -59,6 +59,18 @@ def _distinct_qubits(req: EprRequest) -> int:
 """(creator node, creator EPR socket, receiver node, receiver EPR socket)"""
 
 
+_TIME_UNIT_NS = {0: 1_000, 1: 1_000_000, 2: 1_000_000_000}
+"""netqasm.qlink_compat.TimeUnit: MICRO_SECONDS, MILLI_SECONDS, SECONDS."""
+
+
+def max_time_ns(create: EprRequest) -> int | None:
+    """The request's own timeout per pair (netqasm's ``create_keep(max_time=..., time_unit=...)``), or None."""
+    max_time = create.arg(Arg.MAX_TIME)
+    if max_time <= 0:
+        return None
+    return max_time * _TIME_UNIT_NS.get(create.arg(Arg.TIME_UNIT), 1_000)
+
+
 _BASIS_Z, _BASIS_X, _BASIS_Y, _BASIS_ZPLUSX, _BASIS_ZMINUSX = 0, 1, 2, 3, 4
 """netqasm.qlink_compat.Basis values."""
 _BASIS_ROTATIONS = {  # XYX rotations in units of pi/16 that turn the basis into Z (its +1 state into |0>)
@@ -79,12 +91,15 @@ class InProcessLinkLayer:
     def __init__(self, clocks: Mapping[int, VirtualClock], link_names: Mapping[frozenset[int], str],
                  rng: random.Random | None = None, attempt_ns: Mapping[str, int] | None = None,
                  measure_fidelity: bool = False, scheduled: Mapping[str, Callable[[str], None]] | None = None,
-                 max_attempts: Mapping[str, int] | None = None) -> None:
+                 max_attempts: Mapping[str, int] | None = None,
+                 fidelity: Mapping[str, float] | None = None) -> None:
         self.rng = rng or random.Random(0)
         self.scheduled = dict(scheduled or {})
         """Per link name with a TDMA schedule: called when that link has matched requests to serve. The
         runtime then serves them bin by bin (:meth:`tdma_pairs`, :meth:`attempt_in_bin`); this class never
         attempts on such a link by itself."""
+        self.fidelity = dict(fidelity or {})
+        """Per link name: the fidelity its pairs are delivered with (to check EPR sockets' min_fidelity)."""
         self.max_attempts = dict(max_attempts or {})
         """Per scheduled link: attempts a request may use over all its bins before it fails."""
         self.attempt_ns = dict(attempt_ns or {})
@@ -216,6 +231,8 @@ class InProcessLinkLayer:
                      for a in (Arg.RANDOM_BASIS_LOCAL, Arg.RANDOM_BASIS_REMOTE)):
             problem = (f"unknown random basis {create.arg(Arg.RANDOM_BASIS_LOCAL)}/"
                        f"{create.arg(Arg.RANDOM_BASIS_REMOTE)} (netqasm's RandomBasis: 1 XZ, 2 XYZ, 3 CHSH)")
+        if problem is None:
+            problem = self._fidelity_problem(create, recv)
         if problem is None and kind == EPR_TYPE_K:
             for req in (create, recv):
                 need = _distinct_qubits(req)
@@ -228,6 +245,21 @@ class InProcessLinkLayer:
             self._fail_both(create, recv, problem)
         return problem is None
 
+    def _fidelity_problem(self, create: EprRequest, recv: EprRequest) -> str | None:
+        """An EPR socket asks for a fidelity (in percent, 1..99) the link does not deliver: refused at once, as a
+        QLink link layer answers a request it cannot meet (netqasm's qlink ErrorCode.UNSUPP). netqasm's default
+        of 100, and 0, ask for nothing in particular (every app opens its sockets with 100)."""
+        link = self.link_names.get(frozenset((create.node_id, recv.node_id)))
+        delivered = self.fidelity.get(link or "")
+        if delivered is None:
+            return None
+        for req in (create, recv):
+            wanted = req.min_fidelity
+            if 0 < wanted < 100 and delivered * 100 < wanted:
+                return (f"EPR socket {req.epr_socket_id} of node {req.node_id} asks for min_fidelity {wanted}%, but "
+                        f"link {link} delivers pairs of fidelity {delivered * 100:.1f}% (qlink ErrorCode.UNSUPP)")
+        return None
+
     def _fail_both(self, create: EprRequest, recv: EprRequest, problem: str) -> None:
         reason = f"entanglement between node {create.node_id} and node {recv.node_id} failed: {problem}"
         create.stack.fail(create, reason)
@@ -236,9 +268,19 @@ class InProcessLinkLayer:
     def _serve(self, create: EprRequest, recv: EprRequest) -> None:
         link = self.link_names[frozenset((create.node_id, recv.node_id))]
         kind = create.arg(Arg.TYPE, EPR_TYPE_K)
+        max_time = max_time_ns(create)
         try:
             while create.pairs_done < create.num_pairs:
-                self._pair(create, recv, create.pairs_done, kind, link)
+                if max_time is None:
+                    self._pair(create, recv, create.pairs_done, kind, link)
+                    continue
+                start = max(self.clocks[create.node_id].now_ns(), self.clocks[recv.node_id].now_ns())
+                if not self._pair(create, recv, create.pairs_done, kind, link, start + max_time):
+                    raise EntanglementError(
+                        f"EPR request timed out: no pair on link {link} within its max_time of {max_time / 1e9:g} s "
+                        f"(virtual; netqasm's create max_time, qlink ErrorCode.TIMEOUT): create_epr on EPR socket "
+                        f"{create.epr_socket_id} of node {create.node_id} with node {recv.node_id}, pair "
+                        f"{create.pairs_done + 1} of {create.num_pairs}")
         except QubitBusy:
             return  # the pair waits until a qubit is freed (progress() is called then)
         except QlabOSError as exc:
@@ -305,6 +347,7 @@ class InProcessLinkLayer:
                           duration_us, bell]
             req.stack.write_result(req, pair, fields)
             req.pairs_done += 1
+            req.pair_since_ns = req.stack.qnpu.clock.now_ns()
         self.pairs_delivered += 1
         return True
 

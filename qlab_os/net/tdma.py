@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING
 
 from qlab_os.clock import VirtualClock
 from qlab_os.net.config import LinkConfig
-from qlab_os.net.link_layer import InProcessLinkLayer
+from qlab_os.net.link_layer import InProcessLinkLayer, max_time_ns
 from qlab_os.qnpu.network_stack import EprRequest
 from qlab_os.qnpu.process import ProcessState
 
@@ -89,7 +89,8 @@ class TdmaLinkServer:
         schedule = config.schedule
         assert schedule is not None
         ends = (self.nodes_by_id[create.node_id], self.nodes_by_id[recv.node_id])
-        deadline = max(create.submitted_ns, recv.submitted_ns) + self.epr_timeout_ns
+        timeout = max_time_ns(create) or self.epr_timeout_ns
+        deadline = max(create.pair_since_ns, recv.pair_since_ns) + timeout
         now = clock.now_ns()
         bin_start, bin_end = schedule.bin_at_or_after(now, config.attempt_duration_ns)
         if bin_start >= deadline:
@@ -163,8 +164,10 @@ class TdmaLinkServer:
         node.device.release(process, now)
 
     def _time_out(self, create: EprRequest, recv: EprRequest, ends: tuple[Node, Node]) -> None:
-        seconds = self.epr_timeout_ns / 1e9
-        reason = (f"EPR request timed out after {seconds:g} s (virtual) on link "
+        own = max_time_ns(create)
+        seconds = (own or self.epr_timeout_ns) / 1e9
+        source = "the request's max_time" if own else "the run's timeout"
+        reason = (f"EPR request timed out after {seconds:g} s (virtual; {source}, qlink ErrorCode.TIMEOUT) on link "
                   f"{self.link_name(create, recv)}: {describe_request(create, ends[1].name)} / "
                   f"{describe_request(recv, ends[0].name)}; {create.attempts_used} attempts in its time bins, "
                   "no herald")

@@ -69,6 +69,11 @@ class EprRequest:
     """Entanglement attempts made for this request so far (over all its time bins)."""
     submitted_ns: int = 0
     """When the app submitted it (its node's clock)."""
+    pair_since_ns: int = 0
+    """When its current pair started to be waited for (submission, then each delivery)."""
+
+    def __post_init__(self) -> None:
+        self.pair_since_ns = self.submitted_ns
 
     @property
     def node_id(self) -> int:

@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from qlab_os.cli import EXIT_ERROR, main
+from qlab_os.cli import EXIT_ERROR, EXIT_USAGE, main
 
 BELL = "# NETQASM 1.0\n# APPID 0\nset Q0 0\nset Q1 1\nqalloc Q0\nqalloc Q1\ninit Q0\ninit Q1\nh Q0\ncnot Q0 Q1\n" \
        "meas Q0 M0\nmeas Q1 M1\narray 2 @0\nstore M0 @0[0]\nstore M1 @0[1]\nret_arr @0\nadd R0 M0 M1\nret_reg R0\n"
@@ -104,3 +104,85 @@ def test_errors_name_the_line_of_the_file(capsys, tmp_path):
 def test_non_positive_counts_are_refused(capsys, bell, flag):
     assert main(["exec", str(bell), flag, "0"]) != 0
     assert f"{flag} must be >= 1, got 0" in capsys.readouterr().err
+
+
+# --- qlab-os run: several folders, --instances, --stats and the JSON layout (issue #4) ---------------------------
+
+LOCAL_APP = '''
+from netqasm.sdk import Qubit
+from netqasm.sdk.external import NetQASMConnection
+
+
+def main(app_config=None):
+    with NetQASMConnection(app_name=app_config.app_name, log_config=app_config.log_config, max_qubits=1) as conn:
+        q = Qubit(conn)
+        q.X()
+        m = q.measure()
+        conn.flush()
+    return {"m": int(m)}
+'''
+
+
+@pytest.fixture
+def run_apps_dirs(tmp_path):
+    from pathlib import Path
+
+    import netqasm
+
+    local = tmp_path / "local"
+    local.mkdir()
+    (local / "app_local.py").write_text(LOCAL_APP)
+    (local / "roles.yaml").write_text("local: receiver\n")
+    return Path(netqasm.__file__).parent / "examples" / "apps" / "teleport", local
+
+
+def test_run_several_folders_with_instances_stats_and_json(capsys, tmp_path, run_apps_dirs):
+    teleport, local = run_apps_dirs
+    out = tmp_path / "out.json"
+    args = ["run", str(teleport), str(local), "--instances", "2", "--stats", "--seed", "3", "--rounds", "2",
+            "--json", str(out)]
+    assert main(args) == 0
+    printed = capsys.readouterr().out
+    assert "QDevice utilisation" in printed and "receiver:" in printed
+    doc = json.loads(out.read_text())
+    assert set(doc) == {"apps", "stats"}
+    assert set(doc["apps"]) == {"teleport#0", "teleport#1", "local#2", "local#3"}
+    for name, rounds in doc["apps"].items():
+        assert len(rounds) == 2, name
+    for name in ("local#2", "local#3"):  # each instance's results stay its own
+        assert all(r == {"local": {"m": 1}} for r in doc["apps"][name])
+    for name in ("teleport#0", "teleport#1"):
+        assert all(set(r) == {"sender", "receiver"} for r in doc["apps"][name])
+    stats = doc["stats"]
+    assert set(stats) == {"sender", "receiver"}
+    receiver = stats["receiver"]
+    assert set(receiver) == {"utilisation", "device_busy_ns", "elapsed_ns", "entanglement_attempts",
+                             "entanglement_successes", "mean_delivered_fidelity", "processes"}
+    assert 0 < receiver["utilisation"] <= 1
+    assert receiver["device_busy_ns"] <= receiver["elapsed_ns"]
+    assert receiver["entanglement_successes"] == 4  # two teleports, two rounds, one pair each
+    assert {"receiver#0", "receiver#1", "local#2", "local#3"} <= set(receiver["processes"])
+    for p in receiver["processes"].values():
+        assert set(p) == {"subroutines", "ready_wait_ns", "entanglement_wait_ns", "busy_ns",
+                          "mean_subroutine_latency_ns", "max_subroutine_latency_ns"}
+    assert receiver["processes"]["local#2"]["subroutines"] == 2  # one flush per round
+
+
+def test_run_json_of_one_app_without_stats_is_a_list_of_rounds(capsys, tmp_path, run_apps_dirs):
+    _, local = run_apps_dirs
+    out = tmp_path / "out.json"
+    assert main(["run", str(local), "--rounds", "3", "--json", str(out)]) == 0
+    assert json.loads(out.read_text()) == [{"local": {"m": 1}}] * 3
+
+
+def test_run_with_fcfs_policy_and_instances(capsys, tmp_path, run_apps_dirs):
+    _, local = run_apps_dirs
+    out = tmp_path / "out.json"
+    assert main(["run", str(local), "--instances", "3", "--policy", "fcfs", "--json", str(out)]) == 0
+    assert json.loads(out.read_text()) == {"apps": {f"local#{k}": [{"local": {"m": 1}}] for k in range(3)}}
+
+
+def test_run_refuses_zero_instances(capsys, run_apps_dirs):
+    _, local = run_apps_dirs
+    assert main(["run", str(local), "--instances", "0"]) == EXIT_USAGE
+    assert "--instances must be >= 1, got 0" in capsys.readouterr().err

@@ -133,7 +133,7 @@ def test_epr_request_times_out_with_a_clear_error_and_others_go_on(tmp_path):
     for role, error in errors.items():
         assert error is not None, role
     text = " ".join(errors.values())
-    assert "timed out after 0.05 s (virtual)" in text
+    assert "timed out after 0.05 s (virtual; the run's timeout, qlink ErrorCode.TIMEOUT)" in text
     assert "EPR socket 0" in text and ("with node receiver" in text or "with node sender" in text)
     assert results[1]["local"].error is None and results[1]["local"].result["shots"] == SHOTS
     for node in net.nodes.values():  # every qubit is free again
