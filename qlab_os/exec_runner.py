@@ -56,6 +56,7 @@ def run_shots(subroutine: Subroutine, *, device: str, shots: int = 1, seed: int 
                 qnpu.stop_app(app_id)
     finally:
         driver.safe_state()
+        driver.close()
     stats = qnpu.executor.stats
     return ExecReport(device=device, seed=seed, results=results, device_time_ns=clock.now_ns(),
                       instructions=stats.instructions, physical_instructions=stats.physical_instructions,
