@@ -125,7 +125,7 @@ class NVQDriver(QDriver):
         if setup.platform != "nv":
             raise ConfigError(str(setup.path), "platform", f"the nv driver needs platform nv, got {setup.platform!r}")
         calibration = load_calibration(calibration_file or CALIBRATION_DIR / f"{setup.node}.yaml", setup.node)
-        station = connect_station(setup.station_file, default=False)
+        station = connect_station(setup.station_file, default=False, node=setup.node)
         try:
             return cls(setup, calibration, station, clock)
         except BaseException:

@@ -139,7 +139,7 @@ class TrappedIonQDriver(QDriver):
             raise QDriverError(f"{setup.path}: node {setup.node!r} is platform {setup.platform!r}, not 'ion'")
         path = calibration_file if calibration_file is not None else default_calibration_file(setup.node)
         calibration = load_ion_calibration(Path(path), setup.node)
-        station = connect_station(station_file or setup.station_file, default=False)
+        station = connect_station(station_file or setup.station_file, default=False, node=setup.node)
         return cls(setup, calibration, station, clock, ideal=ideal)
 
     # ---- the contract ----------------------------------------------------------------------------

@@ -12,6 +12,12 @@ safe state:
 - when connecting fails, the instruments already connected are put in safe state and closed before the error is
   raised.
 
+Several nodes in one process: QCoDeS names instruments uniquely per process, and a station file names them by role
+(``awg``, ``mw_source``, ...), so two nodes' stations would fight over the names (with forced reconnect, opening the
+second closes the first's instruments). A station opened for a node (``connect_station(path, node="nv_b")``) names
+its instruments ``<node>_<key>`` (``nv_b_awg``) while its components, and so every role lookup
+(``station.components["awg"]``, :attr:`QlabStation.instruments`), stay the file's keys.
+
 Failures while talking to an instrument become the specific errors of :mod:`qlab_os.lab.errors`, which name the
 instrument. qcodes' Station has no safe state, no validation beyond a warning and no error naming; it is used
 for everything else (components, snapshot).
@@ -63,9 +69,14 @@ class SafeStateReport:
 class QlabStation(Station):
     """A qcodes Station built from a checked station file, with a safe state applied on exit. See the module."""
 
-    def __init__(self, config: StationConfig, *, default: bool = True) -> None:
+    def __init__(self, config: StationConfig, *, default: bool = True, node: str | None = None) -> None:
+        if node is not None and not node.isidentifier():
+            raise ConfigError(config.source, "(node)", f"node name {node!r} cannot prefix instrument names: "
+                              "use letters, digits and underscores, not starting with a digit")
         super().__init__(default=default, update_snapshot=False)
         self.station_config = config
+        self.node = node
+        """The node this station belongs to; its instruments are named ``<node>_<key>`` (None: ``<key>``)."""
         self.config = QcodesStationConfig(config.raw)  # qcodes puts it in the station snapshot
         self.last_safe_state: SafeStateReport | None = None
         self._closed = False
@@ -76,8 +87,8 @@ class QlabStation(Station):
         station (safe state for those connected, see :attr:`last_safe_state`) and raise the failure."""
         try:
             for cfg in self.station_config.instruments.values():
-                instrument = _connect(cfg)
-                self.add_component(instrument, update_snapshot=False)
+                instrument = _connect(cfg, self.instrument_name(cfg.name))
+                self.add_component(instrument, name=cfg.name, update_snapshot=False)
                 _apply_parameters(instrument, cfg, self.station_config.source)
         except BaseException:
             self.close()
@@ -87,22 +98,33 @@ class QlabStation(Station):
         atexit.unregister(self._close_at_exit)
         atexit.register(self._close_at_exit)
 
+    def instrument_name(self, key: str) -> str:
+        """The QCoDeS name of the instrument under ``key`` in the station file: ``<node>_<key>``, or ``key``."""
+        return key if self.node is None else f"{self.node}_{key}"
+
     @property
     def instruments(self) -> dict[str, Instrument]:
-        """The connected instruments, in file order."""
+        """The connected instruments by station-file key (their role), in file order."""
         return {name: c for name, c in self.components.items() if isinstance(c, Instrument)}
+
+    def close_all_registered_instruments(self) -> None:
+        """Close and remove every instrument (qcodes' own looks components up by instrument name, which differs
+        from the component key when the station belongs to a node)."""
+        for key, instrument in self.instruments.items():
+            self.remove_component(key)
+            instrument.close()
 
     def read_parameters(self) -> dict[str, str]:
         """Read every parameter a snapshot reads (gettable, ``snapshot_get``), so that the next
         ``snapshot(update=False)`` holds fresh values. qcodes' own ``snapshot(update=True)`` logs and hides
         failures; this returns them: ``"<instrument>.<parameter>"`` -> the classified error."""
         failures: dict[str, str] = {}
-        for name, instrument in self.instruments.items():
+        for instrument in self.instruments.values():
             for parameter in _snapshot_parameters(instrument):
                 try:
                     parameter.get()
                 except Exception as exc:
-                    error = classify(name, _address(instrument), exc)
+                    error = classify(instrument.name, _address(instrument), exc)
                     failures[parameter.full_name] = f"{error.kind}: {error.reason}"
         return failures
 
@@ -121,7 +143,7 @@ class QlabStation(Station):
             try:
                 apply()
             except Exception as exc:  # go on with the others; report what failed
-                report.failed[name] = str(classify(name, _address(instrument), exc))
+                report.failed[name] = str(classify(instrument.name, _address(instrument), exc))
             else:
                 report.applied.append(name)
         for name, reason in report.failed.items():
@@ -160,8 +182,14 @@ class QlabStation(Station):
             log.error("%s", SafeStateError(report.failed))
 
 
-def connect_station(config: str | Path | StationConfig, *, default: bool = True) -> QlabStation:
+def connect_station(
+    config: str | Path | StationConfig, *, default: bool = True, node: str | None = None
+) -> QlabStation:
     """Read a station file (unless given a checked one), connect every instrument and apply its ``parameters``.
+
+    With ``node``, the instruments are named ``<node>_<key>`` so that several nodes' stations (two NV nodes from
+    the same kind of file, or an NV and an ion node that both have an ``awg``) are open in one process; the
+    station's components keep the file's keys.
 
     Raises:
         ConfigError: the file, an instrument entry, a parameter name or value is wrong (names file, key, reason).
@@ -170,17 +198,17 @@ def connect_station(config: str | Path | StationConfig, *, default: bool = True)
     """
     if not isinstance(config, StationConfig):
         config = load_station_config(config)
-    station = QlabStation(config, default=default)
+    station = QlabStation(config, default=default, node=node)
     station.connect_all()
     return station
 
 
-def _connect(cfg: InstrumentConfig) -> Instrument:
-    if cfg.forced_reconnect and Instrument.exist(cfg.name):
-        Instrument.find_instrument(cfg.name).close()
-    elif Instrument.exist(cfg.name):
+def _connect(cfg: InstrumentConfig, name: str) -> Instrument:
+    if cfg.forced_reconnect and Instrument.exist(name):
+        Instrument.find_instrument(name).close()
+    elif Instrument.exist(name):
         raise InstrumentError(
-            cfg.name,
+            name,
             cfg.address,
             "an instrument of this name is already open in this process "
             "(close it, or set enable_forced_reconnect: true)",
@@ -191,9 +219,9 @@ def _connect(cfg: InstrumentConfig) -> Instrument:
     if cfg.port is not None:
         kwargs["port"] = cfg.port
     try:
-        return cfg.cls(name=cfg.name, **kwargs)
+        return cfg.cls(name=name, **kwargs)
     except Exception as exc:
-        raise classify(cfg.name, cfg.address, exc) from exc
+        raise classify(name, cfg.address, exc) from exc
 
 
 def _apply_parameters(instrument: Instrument, cfg: InstrumentConfig, source: str) -> None:
@@ -220,7 +248,7 @@ def _apply_parameters(instrument: Instrument, cfg: InstrumentConfig, source: str
             try:
                 parameter.set(options["initial_value"])
             except Exception as exc:
-                raise classify(cfg.name, cfg.address, exc) from exc
+                raise classify(instrument.name, cfg.address, exc) from exc
 
 
 def _resolve(instrument: Instrument, dotted: str, cfg: InstrumentConfig, source: str) -> ParameterBase:

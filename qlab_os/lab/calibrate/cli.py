@@ -65,7 +65,7 @@ def calibrate_command(args: argparse.Namespace, out: Callable[[str], None] = pri
     if args.seed is not None:
         reset_simulated_lab(Path(station_file), args.seed)
     open_database(args.db or DATA_DIR / "calibration.db")
-    with connect_station(station_file) as station:
+    with connect_station(station_file, node=setup.node) as station:
         ctx = Context(setup, station, calibration, args.plot_dir or DATA_DIR / "plots", args.shots, args.progress)
         for routine in routines:
             result = run_routine(ctx, routine)

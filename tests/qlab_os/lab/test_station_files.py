@@ -32,11 +32,12 @@ def _without_sim_keys(station: dict[str, Any]) -> dict[str, Any]:
     return station
 
 
-def test_there_are_three_stations_each_with_two_twins() -> None:
+def test_there_are_four_stations_each_with_two_twins() -> None:
     assert sorted(p.name for p in SIM_FILES) == [
         "heralding_station.sim.yaml",
         "ion_node.sim.yaml",
         "nv_node.sim.yaml",
+        "nv_node_b.sim.yaml",
     ]
     for sim in SIM_FILES:
         assert (STATIONS / sim.name.replace(".sim.yaml", ".yaml")).is_file()
@@ -75,8 +76,9 @@ def test_every_simulated_station_connects_in_the_lab(lab: SimulatedLab, sim_file
 
 
 def test_the_sim_stations_cover_the_lab_roles(lab: SimulatedLab) -> None:
-    """Every instrument the lab binds to nodes nv_a and ion is in their station file, at the lab's address."""
-    for file_name, node in (("nv_node.sim.yaml", "nv_a"), ("ion_node.sim.yaml", "ion")):
+    """Every instrument the lab binds to nodes nv_a, nv_b and ion is in their station file, at the lab's address."""
+    nodes = (("nv_node.sim.yaml", "nv_a"), ("nv_node_b.sim.yaml", "nv_b"), ("ion_node.sim.yaml", "ion"))
+    for file_name, node in nodes:
         config = yaml.safe_load((STATIONS / file_name).read_text(encoding="utf-8"))
         assert set(config["instruments"]) == set(lab.node(node).instruments)
         for name, entry in config["instruments"].items():
