@@ -23,7 +23,7 @@ from pyvisa_sim.component import NoResponse
 from pyvisa_sim.highlevel import SimVisaLibrary
 
 from sim_instruments.lab.faults import GARBAGE_REPLY, WRONG_IDN_REPLY, Fault
-from sim_instruments.lab.lab import SimulatedLab, get_lab
+from sim_instruments.lab.lab import SimulatedLab, get_lab, lab_at
 
 
 class LabVisaLibrary(SimVisaLibrary):  # type: ignore[misc]
@@ -36,12 +36,13 @@ class LabVisaLibrary(SimVisaLibrary):  # type: ignore[misc]
     def _init(self) -> None:
         self.sessions: dict[int, Any] = {}
         spec = self.library_path
-        self._lab_spec = "sim_instruments.lab:lab.yaml" if spec in ("", "unset") else str(spec)
-        self.lab.path  # noqa: B018 - fail at ResourceManager creation if the lab YAML is wrong
+        lab_spec = "sim_instruments.lab:lab.yaml" if spec in ("", "unset") else str(spec)
+        # Resolve once (it costs file-system calls); look the lab up on every message, so reset_lab takes effect.
+        self._lab_path = get_lab(lab_spec).path  # also fails at ResourceManager creation if the lab YAML is wrong
 
     @property
     def lab(self) -> SimulatedLab:
-        return get_lab(self._lab_spec)
+        return lab_at(self._lab_path)
 
     @property
     def devices(self) -> Any:

@@ -145,7 +145,14 @@ _LABS_LOCK = threading.Lock()
 
 def get_lab(spec: str | Path = DEFAULT_LAB) -> SimulatedLab:
     """The lab of ``spec`` (``pkg.mod:file.yaml`` or a path), created on first use and shared afterwards."""
-    path = resolve_path(str(spec))
+    return lab_at(resolve_path(str(spec)))
+
+
+def lab_at(path: Path) -> SimulatedLab:
+    """The lab of an already resolved absolute path: the per-message lookup of the backend (no file system calls)."""
+    lab = _LABS.get(path)
+    if lab is not None:
+        return lab
     with _LABS_LOCK:
         if path not in _LABS:
             _LABS[path] = SimulatedLab(path)

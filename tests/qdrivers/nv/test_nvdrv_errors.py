@@ -83,6 +83,7 @@ def test_a_vanilla_subroutine_runs_through_exec(driver: NVQDriver, monkeypatch: 
     """``qlab-os exec``'s runner on this driver: the translator maps the vanilla gates to ROT X/Y/Z."""
     text = f"# NETQASM 1.0\n# APPID 0\nset Q0 0\nqalloc Q0\ninit Q0\n{subroutine}meas Q0 M0\nret_reg M0\n"
     monkeypatch.setattr(exec_runner, "create_qdriver", lambda device, **kwargs: driver)
+    monkeypatch.setattr(driver, "close", lambda: None)  # exec closes what it built; this driver is the module's
     shots = 200
     report = exec_runner.run_shots(parse_text_subroutine(text), device="nv_a", shots=shots)
     ones = sum(int(r.registers["M0"]) for r in report.results)
