@@ -96,6 +96,19 @@ class TdmaLinkServer:
         if bin_start >= deadline:
             self._time_out(create, recv, ends)
             return
+        if self.link_layer.can_take(create, recv):  # the bin will be used: keep user blocks out of it
+            for node in ends:
+                node.device.reserve(link, bin_start, bin_end)
+        try:
+            self._in_bin(link, clock, create, recv, ends, bin_start, bin_end, deadline)
+        finally:
+            for node in ends:
+                node.device.unreserve(link)
+
+    def _in_bin(self, link: str, clock: VirtualClock, create: EprRequest, recv: EprRequest, ends: tuple[Node, Node],
+                bin_start: int, bin_end: int, deadline: int) -> None:
+        config = self.links[link]
+        now = clock.now_ns()
 
         def ready_at() -> int | None:
             if not self._active(create, recv):
@@ -125,6 +138,7 @@ class TdmaLinkServer:
             self.link_layer.attempt_in_bin(create, recv, bin_end)
         finally:
             for node in held:
+                node.device.unreserve(link)
                 self._release(node)
         clock.advance_to_ns(max([clock.now_ns(), bin_end] + [n.clock.now_ns() for n in ends]))
 

@@ -12,7 +12,10 @@ Which of the waiting requests goes first is a :class:`SchedulingPolicy`:
 - :class:`NetworkFirstPolicy` (the default): the network process first (it only ever asks inside its link's
   time bins, so user work gets the rest), then round-robin among user processes: the one served longest ago
   goes first, so an app that asks rarely is not queued behind one that asks all the time, and no process
-  waits for more than one block of each other process.
+  waits for more than one block of each other process. The network process also reserves the link bin it
+  will use (:meth:`DeviceScheduler.reserve`): a user block that, by the length of that process's last block,
+  would run into the bin waits for its end (or for the network to finish early), since a running block cannot
+  be pre-empted. FCFS ignores reservations.
 
 The scheduler decides; it does not run anything. The runtime (``qlab_os.net.inprocess``) asks
 :meth:`DeviceScheduler.next_grant` when a request can start and calls :meth:`grant` / :meth:`release` around
@@ -50,6 +53,8 @@ class SchedulingPolicy(Protocol):
     """Picks the next process among those whose request has arrived by ``now_ns``."""
 
     name: str
+    keeps_link_bins: bool
+    """Keep user blocks out of the link bins the network process has reserved (DeviceScheduler.reserve)."""
 
     def choose(self, candidates: Sequence[DeviceRequest], now_ns: int,
                last_served_ns: Callable[[Process], int]) -> DeviceRequest:
@@ -61,6 +66,8 @@ class FCFSPolicy:
     """First come, first served, whoever asks (the baseline)."""
 
     name = "fcfs"
+    keeps_link_bins = False
+    """Whether user blocks are kept out of the network's reserved link bins (see DeviceScheduler.reserve)."""
 
     def choose(self, candidates: Sequence[DeviceRequest], now_ns: int,
                last_served_ns: Callable[[Process], int]) -> DeviceRequest:
@@ -71,6 +78,7 @@ class NetworkFirstPolicy:
     """The network process first (inside its time bins), then round-robin among user processes."""
 
     name = "network-first"
+    keeps_link_bins = True
 
     def choose(self, candidates: Sequence[DeviceRequest], now_ns: int,
                last_served_ns: Callable[[Process], int]) -> DeviceRequest:
@@ -106,6 +114,11 @@ class DeviceScheduler:
         self._seq = 0
         self._last_served: dict[int, int] = {}
         self.grants = 0
+        self._reserved: dict[object, tuple[int, int]] = {}
+        """Link bins the network process will use: owner -> [start, end) (see :meth:`reserve`)."""
+        self._granted_at: dict[int, int] = {}
+        self._block_ns: dict[int, int] = {}
+        """Per process (by id): the length of its last block, the estimate of its next one."""
 
     @property
     def queue(self) -> tuple[DeviceRequest, ...]:
@@ -128,6 +141,16 @@ class DeviceScheduler:
         if self.holder is process:
             self.holder = None
 
+    def reserve(self, owner: object, start_ns: int, end_ns: int) -> None:
+        """The network process will take the device in the link bin [start_ns, end_ns) (it has a request to
+        serve there). Under a policy that keeps link bins, a user block is not started if, by the length of that
+        process's last block, it would run into the bin: it waits for the bin's end (or for the network to be
+        done, :meth:`unreserve`). Blocks are non-preemptive, so this is the only way to give the link its bins."""
+        self._reserved[owner] = (start_ns, end_ns)
+
+    def unreserve(self, owner: object) -> None:
+        self._reserved.pop(owner, None)
+
     def next_grant(self) -> tuple[DeviceRequest, int] | None:
         """The request the device goes to next and when, given what has arrived (None: held, or nobody asks).
 
@@ -135,9 +158,20 @@ class DeviceScheduler:
         if self.holder is not None or not self._queue:
             return None
         start = max(self.free_at_ns, min(r.arrival_ns for r in self._queue))
-        candidates = [r for r in self._queue if r.arrival_ns <= start]
-        chosen = self.policy.choose(candidates, start, self._last_served_ns)
-        return chosen, start
+        while True:
+            candidates = [r for r in self._queue if r.arrival_ns <= start and self._fits(r, start)]
+            if candidates:
+                return self.policy.choose(candidates, start, self._last_served_ns), start
+            # nobody may start now: the next arrival, or the end of the bin that keeps the waiting users out
+            later = [r.arrival_ns for r in self._queue if r.arrival_ns > start]
+            later += [end for begin, end in self._reserved.values() if end > start]
+            start = min(later)
+
+    def _fits(self, request: DeviceRequest, start_ns: int) -> bool:
+        if request.is_network or not self.policy.keeps_link_bins or not self._reserved:
+            return True
+        block_end = max(start_ns + self._block_ns.get(id(request.process), 0), start_ns + 1)
+        return not any(start_ns < end and begin < block_end for begin, end in self._reserved.values())
 
     def _last_served_ns(self, process: Process) -> int:
         return self._last_served.get(id(process), -1)
@@ -149,12 +183,14 @@ class DeviceScheduler:
         self.withdraw(request)
         self.holder = request.process
         self._last_served[id(request.process)] = start_ns
+        self._granted_at[id(request.process)] = start_ns
         self.grants += 1
 
     def release(self, process: Process, end_ns: int) -> None:
         if self.holder is process:
             self.holder = None
             self.free_at_ns = max(self.free_at_ns, end_ns)
+            self._block_ns[id(process)] = end_ns - self._granted_at.get(id(process), end_ns)
 
     def waiting(self) -> list[Process]:
         return [r.process for r in self._queue if r.process.state is ProcessState.READY]

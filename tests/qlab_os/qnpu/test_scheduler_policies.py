@@ -146,3 +146,32 @@ def test_a_process_failing_mid_block_frees_its_qubits_and_the_other_goes_on():
     result = qnpu.run_subroutine(good)
     assert result.registers == {"M0": 1}
     assert [e.new.value for e in log.events if e.pid == 0][-3:] == ["ready", "running", "failed"]
+
+
+def test_network_first_keeps_user_blocks_out_of_a_reserved_link_bin_and_fcfs_does_not():
+    """A user whose last block took 300 ns asks at 800; the network reserved the bin [1000, 2000). Under
+    network-first the block would run into the bin, so it waits for the bin's end (or for the network to be done);
+    a short block that ends before the bin still runs. FCFS ignores reservations (the baseline)."""
+    def first_grant(policy, last_block_ns: int, unreserve: bool = False) -> int:
+        device = DeviceScheduler(policy)
+        user = _proc(1)
+        device.grant(device.request(user, 0), 0)
+        device.release(user, last_block_ns)  # the estimate of its next block
+        device.reserve("a--b", 1000, 2000)
+        device.request(user, 800)
+        if unreserve:
+            device.unreserve("a--b")
+        grant = device.next_grant()
+        assert grant is not None and grant[0].process is user
+        return grant[1]
+
+    assert first_grant(NetworkFirstPolicy(), 300) == 2000
+    assert first_grant(NetworkFirstPolicy(), 150) == 800  # ends at 950, before the bin
+    assert first_grant(NetworkFirstPolicy(), 300, unreserve=True) == 800  # the network is done early
+    assert first_grant(FCFSPolicy(), 300) == 800
+    # the network process itself is never kept out of its bin
+    device = DeviceScheduler(NetworkFirstPolicy())
+    device.reserve("a--b", 1000, 2000)
+    device.request(_proc(NETWORK_PID, ProcessKind.NETWORK), 1000)
+    grant = device.next_grant()
+    assert grant is not None and grant[1] == 1000
