@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import copy
 import importlib.util
+import logging
 import math
 import random
 import sys
@@ -59,6 +60,8 @@ DEFAULT_WALL_TIMEOUT_S = 60.0
 _UNLIMITED_ATTEMPTS = 10**12
 _FOREVER_NS = 2**62
 """A wait for the QDevice has no timeout of its own; the round's limit still applies."""
+
+_log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -141,6 +144,18 @@ class InProcessNetwork:
         self.messages_sent = 0
 
     # --- HostServices --------------------------------------------------------------------------------------
+    def close(self) -> None:
+        """End of the round: each node's QDriver puts its device in the safe state and releases it (station-backed
+        drivers hold instrument connections). A failing driver does not stop the others."""
+        for node in self.nodes.values():
+            try:
+                node.driver.safe_state()
+            finally:
+                try:
+                    node.driver.close()
+                except Exception:  # closing must reach every node; the error is logged
+                    _log.exception("closing the QDriver of node %s failed", node.name)
+
     def node_name_of_role(self, role: str) -> str:
         node = self.role_nodes.get(role, role if role in self.nodes else None)
         if node is None:

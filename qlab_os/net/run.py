@@ -153,6 +153,7 @@ def run_apps(apps: Sequence[AppSpec], *, instances: int = 1, rounds: int = 1, se
                     report.interrupted = True
                 break
             finally:
+                net.close()  # every node's instruments to their safe state, connections released
                 # netqasm's app loggers buffer in a process-wide list until saved: save them (with a log
                 # folder) or drop them, every round, so a long run does not accumulate them
                 if log_dir is not None:
