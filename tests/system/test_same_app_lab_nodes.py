@@ -23,13 +23,17 @@ from qlab_os.qnpu.decode import parse_text
 from sim_instruments.lab.lab import reset_lab
 
 SHOTS = 600
-# (vanilla body, P(1) in theory): X; H; Rx(pi/2); Rx(3pi/4); H Rz(pi/4) H, which needs the Z frame.
+# (vanilla body, P(1) in theory): X; H; Rx(pi/2); Rx(3pi/4); H Rz(pi/4) H, which needs the Z frame; and two
+# sequences that tell the signs of the Y and Z axes apart.
 PROGRAMS = [
     ("x Q0\n", 1.0),
     ("h Q0\n", 0.5),
     ("rot_x Q0 1 1\n", math.sin(math.pi / 4) ** 2),
     ("rot_x Q0 3 2\n", math.sin(3 * math.pi / 8) ** 2),
     ("h Q0\nrot_z Q0 1 2\nh Q0\n", math.sin(math.pi / 8) ** 2),
+    # Signs of Y and Z: X90 Z90 Y90 ends in |1>, Y90 Z90 X90 in |0>; a flipped Y or Z axis swaps them.
+    ("rot_x Q0 1 1\nrot_z Q0 1 1\nrot_y Q0 1 1\n", 1.0),
+    ("rot_y Q0 1 1\nrot_z Q0 1 1\nrot_x Q0 1 1\n", 0.0),
 ]
 
 
