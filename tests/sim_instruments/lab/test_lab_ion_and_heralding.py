@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -14,7 +15,8 @@ from instruments.idq import ID1000
 from instruments.srs import SR400
 from instruments.toptica import DLCPro
 from sim_instruments.lab.lab import SimulatedLab
-from sim_instruments.physics.heralding import Click
+from sim_instruments.physics.heralding import Click, HeraldingParams, SingleClickStation
+from sim_instruments.physics.ion import debye_waller_factor
 
 COOL = frozenset({"1.1"})
 PUMP = frozenset({"2.2"})
@@ -65,10 +67,17 @@ def test_729_pi_pulse_at_the_aom_resonance_makes_the_ion_dark(lab: SimulatedLab)
     expected_bright = 2e-3 * (p.background_rate_hz + p.detection_bright_rate_hz)
     assert np.mean(bright) == pytest.approx(expected_bright, abs=5 * np.std(bright) / math.sqrt(shots))
     # After the pi pulse most shots are dark: thermal dephasing and pumping errors leave a bright minority.
+    # After the pi pulse: dark with probability f_pump * sum_n P_thermal(n) sin^2(pi/2 * DW(n)) (Debye-Waller
+    # factor of the shot's phonon number; docs/physics.md). Poisson tails across the threshold are below 1e-6 here.
     threshold = 0.5 * (expected_bright + 2e-3 * p.background_rate_hz)
-    dark_fraction = np.mean(np.array(dark) < threshold)
-    assert dark_fraction > 0.8
-    assert np.mean(np.array(bright) < threshold) < 0.02
+    n_bar = p.doppler_n_bar
+    ns = np.arange(0, 400)
+    thermal = (n_bar / (n_bar + 1)) ** ns / (n_bar + 1)
+    flip = np.array([math.sin(math.pi / 2 * debye_waller_factor(int(n), p.lamb_dicke_eta)) ** 2 for n in ns])
+    expected_dark = p.optical_pumping_fidelity * float(thermal @ flip)
+    dark_fraction = float(np.mean(np.array(dark) < threshold))
+    assert dark_fraction == pytest.approx(expected_dark, abs=5 * math.sqrt(expected_dark * (1 - expected_dark) / shots))
+    assert np.mean(np.array(bright) < threshold) == 0.0
 
 
 def test_heralds_come_from_the_joint_state_of_both_nodes(lab: SimulatedLab) -> None:
@@ -88,6 +97,10 @@ def test_heralds_come_from_the_joint_state_of_both_nodes(lab: SimulatedLab) -> N
     tagger.reset_counters()
     tagger.start_recording()
     station = lab.stations["nv_link"]
+    # physics.yaml's efficiencies (4e-4 per arm) give a few clicks in 10^4 attempts, too few to tell the detectors
+    # apart; this test is about the instrument chain, so it gives the station a brighter (but valid) setting.
+    bright = replace(station.physics.params, detection_efficiency_a=0.05, detection_efficiency_b=0.05)
+    station.physics = SingleClickStation(bright, lab.world, lab.world.rng)
     qa = lab.node("nv_a").nv.electron_qubit_id
     qb = lab.node("nv_b").nv.electron_qubit_id
     probabilities = station.physics.probabilities(qa, qb)
@@ -102,5 +115,5 @@ def test_heralds_come_from_the_joint_state_of_both_nodes(lab: SimulatedLab) -> N
     assert counts["input1"] == attempts
     for click, key in ((Click.DETECTOR_0, "input2"), (Click.DETECTOR_1, "input3")):
         p = probabilities[click]
-        assert counts[key] == pytest.approx(attempts * p, abs=5 * math.sqrt(attempts * p * (1 - p)) + 1)
-    assert counts["input2"] + counts["input3"] > 0
+        assert counts[key] == pytest.approx(attempts * p, abs=5 * math.sqrt(attempts * p * (1 - p)))
+        assert attempts * p > 25 * (1 - p)  # the 5-sigma band excludes zero: a dead detector would fail
