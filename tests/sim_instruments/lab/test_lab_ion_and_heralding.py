@@ -15,7 +15,7 @@ from instruments.idq import ID1000
 from instruments.srs import SR400
 from instruments.toptica import DLCPro
 from sim_instruments.lab.lab import SimulatedLab
-from sim_instruments.physics.heralding import Click, HeraldingParams, SingleClickStation
+from sim_instruments.physics.heralding import Click, SingleClickStation
 from sim_instruments.physics.ion import debye_waller_factor
 
 COOL = frozenset({"1.1"})
