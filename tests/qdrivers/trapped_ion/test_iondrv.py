@@ -290,6 +290,7 @@ def test_missing_calibration_entries_are_named_with_the_routine_to_run(lab: Simu
         del data["parameters"][key]
     partial = tmp_path / "ion.yaml"
     partial.write_text(yaml.safe_dump(data))
+    Instrument.close_all()
     with pytest.raises(IncompleteCalibrationError) as info:
         TrappedIonQDriver.connect("ion", clock=clock, calibration_file=partial)
     message = str(info.value)
@@ -297,7 +298,7 @@ def test_missing_calibration_entries_are_named_with_the_routine_to_run(lab: Simu
     assert "t2_729_s (written by echo_729)" in message
     assert f"qlab-os calibrate ion all --calibration-file {partial}" in message
     assert "qlab-os calibrate ion echo_729" in message
-    assert not Instrument.exist("awg")  # refused before any instrument was connected
+    assert not list(Instrument._all_instruments)  # refused before any instrument was connected
     with pytest.raises(IncompleteCalibrationError, match=r"no calibration file at .*qlab-os calibrate ion all"):
         TrappedIonQDriver.connect("ion", clock=clock, calibration_file=tmp_path / "none.yaml")
     assert set(REQUIRED) <= set(yaml.safe_load(calibration_file.read_text())["parameters"])
