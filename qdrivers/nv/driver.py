@@ -68,6 +68,7 @@ class NVQDriver(QDriver):
     name: ClassVar[str] = "nv"
 
     def __init__(self, setup: NodeSetup, calibration: NVCalibration, station: QlabStation, clock: Clock) -> None:
+        self._closed = False
         self.setup = setup
         self.calibration = calibration
         self.station = station
@@ -133,8 +134,10 @@ class NVQDriver(QDriver):
             raise
 
     def close(self) -> None:
-        """Safe state, then close the station's instruments."""
-        self.station.close()
+        """Safe state, then close the station's instruments. Idempotent; the driver refuses instructions after it."""
+        if not self._closed:
+            self._closed = True
+            self.station.close()
 
     # ---- the contract ----------------------------------------------------------------------------
 
@@ -143,6 +146,8 @@ class NVQDriver(QDriver):
         return self._spec
 
     def execute(self, instruction: PhysicalInstruction) -> PhysicalResponse:
+        if self._closed:
+            raise QDriverError(f"node {self.setup.node}: the driver was closed; build a new one")
         handler = self._HANDLERS.get(instruction.op)
         if handler is None or (instruction.op is not PhysicalOp.NONE
                                and not self._spec.supports(instruction.op, instruction.qubits, instruction.axis)):
@@ -198,6 +203,11 @@ class NVQDriver(QDriver):
             if report is not None and report.failed:
                 state = f"safe state applied except on {', '.join(report.failed)}"
             raise QDriverError(f"node {self.setup.node}: {what} failed: {fault.error}; {state}") from fault.error
+        except BaseException:
+            # Any other failure (INIT that never passes its charge check, a bad prepare setting, Ctrl-C) must not
+            # leave microwaves on and the AWG running either.
+            self.safe_state()
+            raise
 
     def _upload(self) -> None:
         with self._talking_to("awg") as awg:
