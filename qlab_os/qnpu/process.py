@@ -99,7 +99,7 @@ class EPRSocketInfo:
     min_fidelity: int
 
 
-@dataclass
+@dataclass(eq=False)  # a process is itself: identity equality and hash (schedulers key bookkeeping by it)
 class Process:
     """One application instance on this node."""
 

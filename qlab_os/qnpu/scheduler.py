@@ -25,6 +25,7 @@ library would need its own process model.
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Protocol
@@ -112,13 +113,15 @@ class DeviceScheduler:
         self.holder: Process | None = None
         self._queue: list[DeviceRequest] = []
         self._seq = 0
-        self._last_served: dict[int, int] = {}
+        # Per-process bookkeeping is keyed by the process object (identity hash), never by id(): a finished
+        # process's id can be reused by a new one, which would inherit its last-served time.
+        self._last_served: weakref.WeakKeyDictionary[Process, int] = weakref.WeakKeyDictionary()
         self.grants = 0
         self._reserved: dict[object, tuple[int, int]] = {}
         """Link bins the network process will use: owner -> [start, end) (see :meth:`reserve`)."""
-        self._granted_at: dict[int, int] = {}
-        self._block_ns: dict[int, int] = {}
-        """Per process (by id): the length of its last block, the estimate of its next one."""
+        self._granted_at: weakref.WeakKeyDictionary[Process, int] = weakref.WeakKeyDictionary()
+        self._block_ns: weakref.WeakKeyDictionary[Process, int] = weakref.WeakKeyDictionary()
+        """Per process: the length of its last block, the estimate of its next one."""
 
     @property
     def queue(self) -> tuple[DeviceRequest, ...]:
@@ -170,11 +173,11 @@ class DeviceScheduler:
     def _fits(self, request: DeviceRequest, start_ns: int) -> bool:
         if request.is_network or not self.policy.keeps_link_bins or not self._reserved:
             return True
-        block_end = max(start_ns + self._block_ns.get(id(request.process), 0), start_ns + 1)
+        block_end = max(start_ns + self._block_ns.get(request.process, 0), start_ns + 1)
         return not any(start_ns < end and begin < block_end for begin, end in self._reserved.values())
 
     def _last_served_ns(self, process: Process) -> int:
-        return self._last_served.get(id(process), -1)
+        return self._last_served.get(process, -1)
 
     def grant(self, request: DeviceRequest, start_ns: int) -> None:
         if self.holder is not None:
@@ -182,15 +185,15 @@ class DeviceScheduler:
                               f"process {request.process.pid} too")
         self.withdraw(request)
         self.holder = request.process
-        self._last_served[id(request.process)] = start_ns
-        self._granted_at[id(request.process)] = start_ns
+        self._last_served[request.process] = start_ns
+        self._granted_at[request.process] = start_ns
         self.grants += 1
 
     def release(self, process: Process, end_ns: int) -> None:
         if self.holder is process:
             self.holder = None
             self.free_at_ns = max(self.free_at_ns, end_ns)
-            self._block_ns[id(process)] = end_ns - self._granted_at.get(id(process), end_ns)
+            self._block_ns[process] = end_ns - self._granted_at.get(process, end_ns)
 
     def waiting(self) -> list[Process]:
         return [r.process for r in self._queue if r.process.state is ProcessState.READY]
