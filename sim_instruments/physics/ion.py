@@ -39,7 +39,7 @@ from sim_instruments.physics.qubit_model import (
     KIND_POSITIVE_OR_INF,
     KIND_PROBABILITY,
     KIND_REAL,
-    DrivenQubit,
+    DrivenSystem,
     PhysicsParamsError,
     check_drive,
     check_t1_t2,
@@ -105,21 +105,12 @@ def debye_waller_factor(n: int, eta: float) -> float:
     return math.exp(-0.5 * x) * cur
 
 
-class CalciumIon:
+class CalciumIon(DrivenSystem):
     """One 40Ca+ ion's optical qubit in ``world`` (see the module docstring). Random draws come from ``rng``."""
 
     def __init__(self, params: IonParams, world: QuantumWorld, rng: np.random.Generator, clock: LabClock) -> None:
+        super().__init__(params, world, rng, clock)
         self._params = params
-        self._rng = rng
-        self._qubit = DrivenQubit(
-            world,
-            rng,
-            clock,
-            transition_frequency_hz=params.transition_frequency_hz,
-            t1_s=params.t1_s,
-            t2_s=params.t2_s,
-            t2_star_s=params.t2_star_s,
-        )
         self._n = 0
         self._dw: list[float] = [debye_waller_factor(0, params.lamb_dicke_eta)]
         self._spectator = False
@@ -132,14 +123,6 @@ class CalciumIon:
     @property
     def qubit_id(self) -> int:
         return self._qubit.qubit_id
-
-    @property
-    def qubit(self) -> DrivenQubit:
-        return self._qubit
-
-    @property
-    def transition_frequency_hz(self) -> float:
-        return self._qubit.transition_frequency_hz
 
     @property
     def motional_quantum_number(self) -> int:
@@ -158,16 +141,6 @@ class CalciumIon:
         return self._dw[self._n]
 
     # -- operations --
-    def set_frame_frequency(self, frequency_hz: float) -> None:
-        """The 729 nm reference frequency; free precession runs at transition - frame."""
-        self._qubit.set_frame_frequency(frequency_hz)
-
-    def wait(self, duration_s: float) -> None:
-        self._qubit.wait(duration_s)
-
-    def sync(self) -> None:
-        self._qubit.sync()
-
     def doppler_cool(self, duration_s: float) -> None:
         """Doppler cooling: a new thermal ``n`` and a new quasi-static offset (starts a shot)."""
         seconds_to_ns(duration_s)

@@ -37,7 +37,7 @@ from sim_instruments.physics.qubit_model import (
     KIND_POSITIVE_OR_INF,
     KIND_PROBABILITY,
     KIND_REAL,
-    DrivenQubit,
+    DrivenSystem,
     PhysicsParamsError,
     check_drive,
     check_t1_t2,
@@ -93,21 +93,12 @@ class NVParams:
         return self.zero_field_splitting_hz - self.gyromagnetic_ratio_hz_per_t * self.magnetic_field_t
 
 
-class NVCentre:
+class NVCentre(DrivenSystem):
     """One NV centre's electron spin in ``world`` (see the module docstring). Random draws come from ``rng``."""
 
     def __init__(self, params: NVParams, world: QuantumWorld, rng: np.random.Generator, clock: LabClock) -> None:
+        super().__init__(params, world, rng, clock)
         self._params = params
-        self._rng = rng
-        self._qubit = DrivenQubit(
-            world,
-            rng,
-            clock,
-            transition_frequency_hz=params.transition_frequency_hz,
-            t1_s=params.t1_s,
-            t2_s=params.t2_s,
-            t2_star_s=params.t2_star_s,
-        )
         self._charge = ChargeState.NV_MINUS
         self._spectator = False
 
@@ -129,28 +120,7 @@ class NVCentre:
         """True while the spin sits in ms=+1 (left there by imperfect pumping): dark and not driven."""
         return self._spectator
 
-    @property
-    def qubit(self) -> DrivenQubit:
-        """The driven qubit (transition and frame frequencies, shot offset)."""
-        return self._qubit
-
-    @property
-    def transition_frequency_hz(self) -> float:
-        return self._qubit.transition_frequency_hz
-
     # -- operations --
-    def set_frame_frequency(self, frequency_hz: float) -> None:
-        """The phase-continuous reference (microwave source) frequency; free precession is at transition - frame."""
-        self._qubit.set_frame_frequency(frequency_hz)
-
-    def wait(self, duration_s: float) -> None:
-        """Free evolution for ``duration_s``; advances the clock."""
-        self._qubit.wait(duration_s)
-
-    def sync(self) -> None:
-        """Apply the free evolution up to the clock's present time (before another part touches the qubit)."""
-        self._qubit.sync()
-
     def green(self, duration_s: float) -> None:
         """Green pulse: charge reset, spin pumping to ms=0, and a new shot (quasi-static offset)."""
         seconds_to_ns(duration_s)

@@ -32,7 +32,7 @@ from __future__ import annotations
 import dataclasses
 import math
 from collections.abc import Mapping
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
 import numpy as np
 
@@ -298,3 +298,55 @@ def _finite(value: float, name: str) -> float:
     if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
         raise ValueError(f"{name} must be a finite number, got {value!r}")
     return float(value)
+
+
+class QubitParams(Protocol):
+    """What a platform's parameters give its driven qubit."""
+
+    @property
+    def transition_frequency_hz(self) -> float: ...
+    @property
+    def t1_s(self) -> float: ...
+    @property
+    def t2_s(self) -> float: ...
+    @property
+    def t2_star_s(self) -> float: ...
+
+
+class DrivenSystem:
+    """Base of a platform model (NV centre, ion) built on one :class:`DrivenQubit`: the shared frame, clock and
+    free-evolution operations, so each platform only adds its own light-matter operations."""
+
+    def __init__(self, params: QubitParams, world: QuantumWorld, rng: np.random.Generator, clock: LabClock) -> None:
+        self._rng = rng
+        self._qubit = DrivenQubit(
+            world,
+            rng,
+            clock,
+            transition_frequency_hz=params.transition_frequency_hz,
+            t1_s=params.t1_s,
+            t2_s=params.t2_s,
+            t2_star_s=params.t2_star_s,
+        )
+
+    @property
+    def qubit(self) -> DrivenQubit:
+        """The driven qubit (transition and frame frequencies, shot offset)."""
+        return self._qubit
+
+    @property
+    def transition_frequency_hz(self) -> float:
+        return self._qubit.transition_frequency_hz
+
+    def set_frame_frequency(self, frequency_hz: float) -> None:
+        """The phase-continuous reference frequency (microwave source, 729 nm light); free precession runs at
+        transition - frame."""
+        self._qubit.set_frame_frequency(frequency_hz)
+
+    def wait(self, duration_s: float) -> None:
+        """Free evolution for ``duration_s``; advances the clock."""
+        self._qubit.wait(duration_s)
+
+    def sync(self) -> None:
+        """Apply the free evolution up to the clock's present time (before another part touches the qubit)."""
+        self._qubit.sync()
