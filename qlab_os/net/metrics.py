@@ -38,6 +38,19 @@ class ProcessStats:
 
 
 @dataclass
+class LinkStatsSum:
+    """One link seen from one of its ends, summed over rounds."""
+
+    attempts: int = 0
+    successes: int = 0
+    bins_used: int | None = None
+    """TDMA bins in which the ends attempted (None: the link has no schedule)."""
+
+    def to_json(self) -> dict[str, Any]:
+        return {"attempts": self.attempts, "successes": self.successes, "bins_used": self.bins_used}
+
+
+@dataclass
 class NodeStats:
     busy_ns: int = 0
     elapsed_ns: int = 0
@@ -45,6 +58,7 @@ class NodeStats:
     successes: int = 0
     fidelities: list[float] = field(default_factory=list)
     processes: dict[str, ProcessStats] = field(default_factory=dict)
+    links: dict[str, LinkStatsSum] = field(default_factory=dict)
 
     @property
     def utilisation(self) -> float:
@@ -54,7 +68,8 @@ class NodeStats:
         return {"utilisation": self.utilisation, "device_busy_ns": self.busy_ns, "elapsed_ns": self.elapsed_ns,
                 "entanglement_attempts": self.attempts, "entanglement_successes": self.successes,
                 "mean_delivered_fidelity": statistics.mean(self.fidelities) if self.fidelities else None,
-                "processes": {name: p.to_json() for name, p in sorted(self.processes.items())}}
+                "processes": {name: p.to_json() for name, p in sorted(self.processes.items())},
+                "links": {name: lk.to_json() for name, lk in sorted(self.links.items())}}
 
 
 @dataclass
@@ -72,6 +87,11 @@ class RunStats:
                     ns.attempts += lk.attempts
                     ns.successes += lk.successes
                     ns.fidelities += lk.fidelities
+                    per_link = ns.links.setdefault(link, LinkStatsSum())
+                    per_link.attempts += lk.attempts
+                    per_link.successes += lk.successes
+                    if link in net.tdma.bins_used:  # scheduled links only
+                        per_link.bins_used = (per_link.bins_used or 0) + net.tdma.bins_used[link]
             for process in [*node.qnpu.finished, *node.qnpu.processes.values(), node.qnpu.network_process]:
                 _add_process(ns, process)
 
@@ -85,6 +105,9 @@ class RunStats:
             lines.append(f"  {name}: QDevice utilisation {n.utilisation:.3f} (busy {n.busy_ns / 1e6:.3f} ms of "
                          f"{n.elapsed_ns / 1e6:.3f} ms); entanglement attempts {n.attempts}, successes "
                          f"{n.successes}, mean delivered fidelity {fid}")
+            for link, lk in sorted(n.links.items()):
+                bins = f", in {lk.bins_used} TDMA bin(s)" if lk.bins_used is not None else ""
+                lines.append(f"    link {link}: {lk.attempts} attempts, {lk.successes} pairs{bins}")
             for pname, p in sorted(n.processes.items()):
                 if pname == "network" and not p.busy_ns:
                     continue

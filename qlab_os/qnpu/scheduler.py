@@ -42,8 +42,6 @@ class DeviceRequest:
     arrival_ns: int
     seq: int
     """Order of arrival (ties of arrival_ns)."""
-    deadline_ns: int | None = None
-    """A network request is useless from its time bin's end on."""
 
     @property
     def is_network(self) -> bool:
@@ -127,10 +125,10 @@ class DeviceScheduler:
     def queue(self) -> tuple[DeviceRequest, ...]:
         return tuple(self._queue)
 
-    def request(self, process: Process, arrival_ns: int, deadline_ns: int | None = None) -> DeviceRequest:
+    def request(self, process: Process, arrival_ns: int) -> DeviceRequest:
         if any(r.process is process for r in self._queue):
             raise QlabOSError(f"process {process.pid} already waits for the QDevice")
-        req = DeviceRequest(process, arrival_ns, self._seq, deadline_ns)
+        req = DeviceRequest(process, arrival_ns, self._seq)
         self._seq += 1
         self._queue.append(req)
         return req

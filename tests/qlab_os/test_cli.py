@@ -157,7 +157,10 @@ def test_run_several_folders_with_instances_stats_and_json(capsys, tmp_path, run
     assert set(stats) == {"sender", "receiver"}
     receiver = stats["receiver"]
     assert set(receiver) == {"utilisation", "device_busy_ns", "elapsed_ns", "entanglement_attempts",
-                             "entanglement_successes", "mean_delivered_fidelity", "processes"}
+                             "entanglement_successes", "mean_delivered_fidelity", "processes", "links"}
+    link = receiver["links"]["receiver--sender"]
+    assert link["successes"] == 4 and link["attempts"] >= 4
+    assert link["bins_used"] is None  # the link has no TDMA schedule
     assert 0 < receiver["utilisation"] <= 1
     assert receiver["device_busy_ns"] <= receiver["elapsed_ns"]
     assert receiver["entanglement_successes"] == 4  # two teleports, two rounds, one pair each

@@ -13,6 +13,7 @@ from netqasm.backend.messages import StopAppMessage
 from qlab_os.net import load_app, parse_network
 from qlab_os.net.inprocess import InProcessNetwork, load_mains
 from qlab_os.net.instances import AppInstance
+from qlab_os.net.metrics import RunStats
 from qlab_os.qnpu.events import EventLog
 from qlab_os.qnpu.process import NETWORK_PID
 
@@ -98,6 +99,11 @@ def test_entanglement_only_in_link_bins_and_local_work_between(tmp_path):
             assert schedule.in_link_bin(start, end), (node.name, start, end)
     # with 1e-3 per attempt and 52 attempts a bin, a pair needs several bins: requests went on across bins
     assert net.tdma.bins_used["receiver--sender"] > 2
+    stats = RunStats()
+    stats.add_round(net)
+    for end in ("sender", "receiver"):  # --stats reports the bins per link at each end
+        assert stats.nodes[end].to_json()["links"]["receiver--sender"]["bins_used"] == net.tdma.bins_used[
+            "receiver--sender"]
     for name in ("sender", "receiver"):
         intervals = _intervals(log, name)
         network = [(s, e) for s, e, pid in intervals if pid == NETWORK_PID]

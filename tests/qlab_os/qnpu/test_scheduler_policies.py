@@ -38,7 +38,7 @@ def test_network_first_gives_the_network_process_the_device_before_users_that_ca
     device = DeviceScheduler(NetworkFirstPolicy())
     device.free_at_ns = 500  # a block runs until 500; everyone below arrives meanwhile
     device.request(_proc(1), 100)
-    device.request(_proc(NETWORK_PID, ProcessKind.NETWORK), 400, deadline_ns=900)
+    device.request(_proc(NETWORK_PID, ProcessKind.NETWORK), 400)
     device.request(_proc(2), 200)
     assert _serve(device, 50)[0] == (NETWORK_PID, 500)
     fcfs = DeviceScheduler(FCFSPolicy())
@@ -77,8 +77,8 @@ def test_round_robin_serves_a_rare_process_before_one_that_asks_all_the_time():
 
 
 def test_no_process_starves_under_either_policy():
-    """Two processes that ask again the moment they are served, plus one that asks every 1 us: everyone is
-    served at least once in every window of (number of processes) blocks."""
+    """Three processes that each ask again the moment they are served: everyone is served at least once in every
+    window of (number of processes) blocks."""
     for policy in (FCFSPolicy(), NetworkFirstPolicy()):
         device = DeviceScheduler(policy)
         procs = [_proc(p) for p in (1, 2, 3)]
