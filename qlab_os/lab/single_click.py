@@ -1,0 +1,154 @@
+"""What single-click entanglement should deliver, in closed form: the theory the lab demo compares with.
+
+Two nodes a and b each put their communication qubit in ``sqrt(alpha)|0> + sqrt(1 - alpha)|1>`` (|0> bright) and
+excite it; one photon detected behind the beam splitter heralds the pair (Humphreys et al., Nature 558, 268
+(2018); Hermans et al., Nature 605, 663 (2022), Methods). With detection efficiencies ``eta_a``, ``eta_b`` per
+attempt, a dark-count probability ``p_dark`` per detector and window, and a coherence ``c`` of the two photons
+(square root of the two-photon visibility times the optical phase noise factor ``exp(-sigma^2 / 2)``), the
+unnormalised state after a click in detector k (sign ``s = +1`` for k = 0, ``-1`` for k = 1) is, in the basis
+``|q_a q_b>``:
+
+- a photon into k, and no dark count in the other detector, weight ``1 - p_dark``:
+  ``|01>: a0 b1 eta_a / 2``, ``|10>: a1 b0 eta_b / 2``, ``|01><10|: s e^(-i phi) c sqrt(a0 b1 a1 b0 eta_a eta_b) / 2``
+  and ``|00>: a0 b0 (1 - (1 - eta_a)(1 - eta_b)) / 2`` (both emitted; at least one photon detected);
+- no photon but a dark count in k only, weight ``p_dark (1 - p_dark)``: the populations ``|11>: a1 b1``,
+  ``|01>: a0 b1 (1 - eta_a)``, ``|10>: a1 b0 (1 - eta_b)``, ``|00>: a0 b0 (1 - eta_a)(1 - eta_b)``, no coherence;
+
+with ``a0 = alpha_a``, ``a1 = 1 - alpha_a`` (and b alike). Its trace is the probability of that herald per
+attempt. The link then applies the Pauli correction to Phi+ (X on one end for Psi+, X and Z for Psi-).
+
+Measured outcomes then pass through each node's readout: P(read 0 | 0) = ``f0``, P(read 1 | 1) = ``f1``, from the
+node's calibration.
+
+Hand-written: a closed form of a dozen terms; the simulated lab computes the same physics through Kraus operators
+on its density-matrix world, and this module is the independent check of that path.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
+
+ComplexMatrix = npt.NDArray[np.complex128]
+
+_I2 = np.eye(2, dtype=np.complex128)
+_X = np.array([[0, 1], [1, 0]], dtype=np.complex128)
+_Z = np.diag([1.0, -1.0]).astype(np.complex128)
+_H = np.array([[1, 1], [1, -1]], dtype=np.complex128) / math.sqrt(2)
+_SDG = np.diag([1.0, -1j]).astype(np.complex128)
+BASIS_ROTATION = {"Z": _I2, "X": _H, "Y": _H @ _SDG}
+"""The unitary that turns a measurement in this basis into one in Z (its +1 eigenstate to |0>)."""
+
+
+def _kron(a: ComplexMatrix, b: ComplexMatrix) -> ComplexMatrix:
+    return np.asarray(np.kron(a, b), dtype=np.complex128)
+
+
+@dataclass(frozen=True)
+class SingleClickLink:
+    """The parameters of a single-click link (see the module docstring)."""
+
+    alpha_a: float
+    alpha_b: float
+    eta_a: float
+    eta_b: float
+    p_dark: float
+    coherence: float
+    phase_rad: float = 0.0
+
+    def herald(self, detector: int) -> ComplexMatrix:
+        """The unnormalised two-qubit state after a click in ``detector`` (0 or 1); its trace is the
+        probability of that click per attempt."""
+        a0, a1, b0, b1 = self.alpha_a, 1 - self.alpha_a, self.alpha_b, 1 - self.alpha_b
+        ea, eb, pd = self.eta_a, self.eta_b, self.p_dark
+        sign = 1.0 if detector == 0 else -1.0
+        rho = np.zeros((4, 4), dtype=np.complex128)
+        photon = 1 - pd
+        rho[1, 1] += photon * a0 * b1 * ea / 2
+        rho[2, 2] += photon * a1 * b0 * eb / 2
+        rho[0, 0] += photon * a0 * b0 * (1 - (1 - ea) * (1 - eb)) / 2
+        coherence = photon * sign * self.coherence * math.sqrt(a0 * b1 * a1 * b0 * ea * eb) / 2
+        rho[1, 2] += coherence * complex(math.cos(self.phase_rad), -math.sin(self.phase_rad))
+        rho[2, 1] += np.conj(rho[1, 2])
+        dark = pd * (1 - pd)
+        rho[3, 3] += dark * a1 * b1
+        rho[1, 1] += dark * a0 * b1 * (1 - ea)
+        rho[2, 2] += dark * a1 * b0 * (1 - eb)
+        rho[0, 0] += dark * a0 * b0 * (1 - ea) * (1 - eb)
+        return rho
+
+    @property
+    def herald_probability(self) -> float:
+        """The probability per attempt that exactly one detector clicks."""
+        return float(np.real(np.trace(self.herald(0)) + np.trace(self.herald(1))))
+
+    def delivered(self) -> ComplexMatrix:
+        """The pair after the Pauli correction to Phi+, averaged over the two detectors (normalised)."""
+        x_b = _kron(_I2, _X)
+        zx_b = _kron(_I2, _Z @ _X)
+        rho = x_b @ self.herald(0) @ x_b.conj().T + zx_b @ self.herald(1) @ zx_b.conj().T
+        out: ComplexMatrix = rho / np.real(np.trace(rho))
+        return out
+
+    def fidelity(self) -> float:
+        """Fidelity of the delivered pair with Phi+."""
+        phi = np.array([1, 0, 0, 1], dtype=np.complex128) / math.sqrt(2)
+        return float(np.real(phi.conj() @ self.delivered() @ phi))
+
+
+def readout_matrix(f0: float, f1: float) -> npt.NDArray[np.float64]:
+    """P(read r | state s) as a 2x2 matrix [r, s]."""
+    return np.array([[f0, 1 - f1], [1 - f0, f1]], dtype=np.float64)
+
+
+def outcome_probabilities(rho: ComplexMatrix, rotations: Sequence[ComplexMatrix],
+                          readouts: Sequence[npt.NDArray[np.float64]]) -> npt.NDArray[np.float64]:
+    """P(read outcomes) of n qubits in state ``rho``, each rotated by its unitary, measured in Z and read through
+    its readout matrix. Returns an array of shape (2,) * n indexed by the outcomes."""
+    u: ComplexMatrix = np.array([[1.0]], dtype=np.complex128)
+    for r in rotations:
+        u = _kron(u, r)
+    n = len(rotations)
+    probs = np.real(np.diag(u @ rho @ u.conj().T)).reshape((2,) * n)
+    for axis, m in enumerate(readouts):
+        probs = np.moveaxis(np.tensordot(m, probs, axes=([1], [axis])), 0, axis)
+    return np.asarray(probs, dtype=np.float64)
+
+
+def agreement(rho: ComplexMatrix, basis: str, readout_a: npt.NDArray[np.float64],
+              readout_b: npt.NDArray[np.float64]) -> float:
+    """P(the two read outcomes agree) when both halves of ``rho`` are measured in ``basis`` (Z, X or Y)."""
+    p = outcome_probabilities(rho, (BASIS_ROTATION[basis],) * 2, (readout_a, readout_b))
+    return float(p[0, 0] + p[1, 1])
+
+
+def cnot(control: int, target: int, n: int) -> ComplexMatrix:
+    """CNOT on n qubits (qubit 0 is the most significant)."""
+    dim = 2**n
+    u = np.zeros((dim, dim), dtype=np.complex128)
+    for i in range(dim):
+        bits = [(i >> (n - 1 - k)) & 1 for k in range(n)]
+        if bits[control]:
+            bits[target] ^= 1
+        j = sum(b << (n - 1 - k) for k, b in enumerate(bits))
+        u[j, i] = 1.0
+    return u
+
+
+def rsp_then_cnot(pair: ComplexMatrix, ion_basis: str, readout_nv: npt.NDArray[np.float64],
+                  readout_q0: npt.NDArray[np.float64], readout_q1: npt.NDArray[np.float64]) -> float:
+    """The lab demo's ion part: ``pair`` on (nv, ion q0); nv measures X; the ion does CNOT(q0 -> q1) with q1 in |0>
+    and measures both in ``ion_basis``. Returns P(agreement): in Z, q0 and q1 read the same; in X, their parity
+    equals the nv outcome."""
+    rho = _kron(pair, np.diag([1.0, 0.0]).astype(np.complex128))
+    u = cnot(1, 2, 3)
+    rho = u @ rho @ u.conj().T
+    rotation = BASIS_ROTATION[ion_basis]
+    p = outcome_probabilities(rho, (BASIS_ROTATION["X"], rotation, rotation), (readout_nv, readout_q0, readout_q1))
+    if ion_basis == "Z":
+        return float(sum(p[m, a, a] for m in (0, 1) for a in (0, 1)))
+    return float(sum(p[m, a, b] for m in (0, 1) for a in (0, 1) for b in (0, 1) if (a ^ b) == m))
