@@ -3,8 +3,13 @@
 Why by hand: pyvisa-sim can neither decode the binary blocks of ``WLISt:WAVeform:DATA`` nor play a sequence, and
 the physics needs what the AWG plays. This module keeps the instrument's memory model (AWG5014 Programmer Manual:
 ``WLISt:WAVeform:NEW/DATA/DELete``, ``SEQuence:LENGth``, ``SEQuence:ELEMent<n>:WAVeform<m>``, ``:LOOP:COUNt``,
-``:TWAit``, ``:GOTO``, ``SEQuence:JUMP:IMMediate``) and turns a played stretch of the sequence into
-:class:`Segment` s: stretches of constant channel voltages and markers, which the node's physics consumes.
+``:LOOP:INFinite``, ``:TWAit``, ``:GOTO``, the event jump ``:JTARget:TYPE INDex|NEXT|OFF`` and ``:JTARget:INDex``,
+``SEQuence:JUMP:IMMediate``) and turns a played stretch of the sequence into :class:`Segment` s: stretches of
+constant channel voltages and markers, which the node's physics consumes.
+
+An element that something outside the player must end (an infinite loop, or an attempt loop whose herald comes on
+the event input) *parks* the player there (:attr:`SequenceMemory.parked`); whoever resolves it calls
+:meth:`SequenceMemory.leave_parked` and plays on (:mod:`sim_instruments.lab.heralding`).
 
 Integer waveform format (as qcodes' driver writes it): little-endian uint16, bits 0-13 the 14-bit sample
 (0 -> -1, 8191 -> 0, 16382 -> +1 of the channel's amplitude/2), bit 14 marker 1, bit 15 marker 2.
@@ -13,6 +18,7 @@ Integer waveform format (as qcodes' driver writes it): little-endian uint16, bit
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -44,6 +50,14 @@ class Element:
     trigger_wait: bool = False
     goto_state: bool = False
     goto_index: int = 1
+    loop_infinite: bool = False
+    jump_type: str = "OFF"
+    """Event jump target type: ``OFF`` (events ignored), ``INDEX`` (to :attr:`jump_index`) or ``NEXT``."""
+    jump_index: int = 1
+
+    @property
+    def listens_for_events(self) -> bool:
+        return self.jump_type != "OFF"
 
 
 @dataclass(frozen=True)
@@ -95,6 +109,8 @@ class SequenceMemory:
         self.declared_lengths: dict[str, int] = {}
         self.elements: list[Element] = []
         self.position = 1
+        self.parked: int | None = None
+        """The element the player is parked at (see the module docstring), or None."""
         self._segment_cache: dict[tuple[int, tuple[float, ...], tuple[float, ...], float], list[Segment]] = {}
 
     def new_waveform(self, name: str, length: int) -> None:
@@ -137,12 +153,17 @@ class SequenceMemory:
         self._segment_cache.clear()
 
     def play_from_position(
-        self, sample_rate_hz: float, amplitudes_v: tuple[float, ...], offsets_v: tuple[float, ...]
+        self,
+        sample_rate_hz: float,
+        amplitudes_v: tuple[float, ...],
+        offsets_v: tuple[float, ...],
+        parks: Callable[[int], bool] | None = None,
     ) -> list[Segment]:
         """Segments played by one trigger: from the current element up to the next one that waits for a trigger.
 
         An element with GOTO jumps there; the player stops at the end of the table (position back to 1) or when it
-        reaches an element that waits for a trigger, where the next trigger resumes.
+        reaches an element that waits for a trigger, where the next trigger resumes. Before playing an element for
+        which ``parks(index)`` is true, the player parks there (:attr:`parked`) and returns what it played so far.
         """
         if not self.elements:
             raise AWGError("the sequence is empty: set SEQuence:LENGth and assign waveforms first")
@@ -151,6 +172,10 @@ class SequenceMemory:
         visited = 0
         while True:
             element = self.element(index)
+            if parks is not None and parks(index):
+                self.position = index
+                self.parked = index
+                return segments
             element_segments = self._segments(index, amplitudes_v, offsets_v, sample_rate_hz)
             if len(element_segments) == 1:  # a constant element looped is one longer stretch of the same output
                 only = element_segments[0]
@@ -168,6 +193,32 @@ class SequenceMemory:
             if self.element(index).trigger_wait:
                 self.position = index
                 return segments
+
+    def next_index(self, index: int, jumped: bool) -> int:
+        """The element after ``index``: its event jump target when an event jumped, else its GOTO or the next."""
+        element = self.element(index)
+        if jumped:
+            return element.jump_index if element.jump_type == "INDEX" else index + 1
+        return element.goto_index if element.goto_state else index + 1
+
+    def leave_parked(self, jumped: bool) -> bool:
+        """Move on from the parked element; True if the player goes on playing (False: it stopped at an element
+        that waits for a trigger, or at the end of the table)."""
+        if self.parked is None:
+            raise AWGError("the player is not parked in a loop")
+        index = self.next_index(self.parked, jumped)
+        self.parked = None
+        if index > len(self.elements):
+            self.position = 1
+            return False
+        self.position = index
+        return not self.element(index).trigger_wait
+
+    def segments_of(
+        self, index: int, amplitudes_v: tuple[float, ...], offsets_v: tuple[float, ...], sample_rate_hz: float
+    ) -> list[Segment]:
+        """The stretches one repetition of element ``index`` plays."""
+        return self._segments(index, amplitudes_v, offsets_v, sample_rate_hz)
 
     def _segments(
         self, index: int, amplitudes_v: tuple[float, ...], offsets_v: tuple[float, ...], sample_rate_hz: float

@@ -26,7 +26,14 @@ from typing import TYPE_CHECKING, Any
 from pyvisa_sim.component import NoResponse
 from pyvisa_sim.devices import Device
 
-from sim_instruments.lab.awg import N_CHANNELS, AWGError, SequenceMemory, decode_integer_block, parse_data_command
+from sim_instruments.lab.awg import (
+    N_CHANNELS,
+    AWGError,
+    Segment,
+    SequenceMemory,
+    decode_integer_block,
+    parse_data_command,
+)
 from sim_instruments.lab.resolve import LabConfigError
 
 if TYPE_CHECKING:
@@ -97,8 +104,13 @@ class PassiveModel(InstrumentModel):
 _NEW = re.compile(r'^WLIS\w*:WAV\w*:NEW\s+"([^"]+)",\s*(\d+),\s*INT\w*$', re.I)
 _DEL = re.compile(r'^WLIS\w*:WAV\w*:DEL\w*\s+(?:"([^"]+)"|(ALL))$', re.I)
 _ELEM = re.compile(
-    r"^SEQ\w*:ELEM\w*?(\d+):(WAV\w*?(\d)|LOOP:COUN\w*|TWA\w*|GOTO:STAT\w*|GOTO:IND\w*)(\?)?\s*(.*)$", re.I
+    r"^SEQ\w*:ELEM\w*?(\d+):(WAV\w*?(\d)|LOOP:COUN\w*|LOOP:INF\w*|TWA\w*|GOTO:STAT\w*|GOTO:IND\w*|JTAR\w*:TYPE|"
+    r"JTAR\w*:IND\w*)(\?)?\s*(.*)$",
+    re.I,
 )
+_JMODE = re.compile(r"^EVEN\w*:JMOD\w*(\?)?\s*(\w*)$", re.I)
+_EVENT = re.compile(r"^EVEN\w*(:IMM\w*)?$", re.I)
+_JUMP_TYPES = {"IND": "INDEX", "INDEX": "INDEX", "NEXT": "NEXT", "OFF": "OFF"}
 _LENGTH = re.compile(r"^SEQ\w*:LENG\w*\s+(\d+)$", re.I)
 _JUMP = re.compile(r"^SEQ\w*:JUMP(?::IMM\w*)?\s+(\d+)$", re.I)
 _TRIGGER = re.compile(r"^(\*TRG|TRIG\w*(:SEQ\w*)?:IMM\w*)$", re.I)
@@ -112,6 +124,9 @@ class AWGModel(InstrumentModel):
         self.memory = SequenceMemory()
         self.running = False
         self.errors: deque[str] = deque(maxlen=32)
+        self.jump_mode = "EJUMP"
+        """``EVENt:JMODe``: EJUMp (an event jumps to the element's JTARget) or DJUMp (dynamic jump table, which
+        the model does not play: an event then only ends the loop, with an error queued)."""
 
     def accepts_raw(self, data: bytes) -> bool:
         return data[:4].upper() == b"WLIS" and b":DATA" in data[:40].upper()
@@ -145,21 +160,38 @@ class AWGModel(InstrumentModel):
         if m := _ELEM.match(text):
             return self._element(int(m.group(1)), m.group(2).upper(), m.group(3), bool(m.group(4)), m.group(5))
         if m := _JUMP.match(text):
+            self.memory.element(int(m.group(1)))
+            self._abandon_loop()
             self.memory.position = int(m.group(1))
-            self.memory.element(self.memory.position)
             return NoResponse
         if upper.startswith("AWGC") and upper.endswith(":RUN"):
             self.running = True
             return NoResponse
         if upper.startswith("AWGC") and upper.endswith(":STOP"):
+            self._abandon_loop()
             self.running = False
+            return NoResponse
+        if m := _JMODE.match(text):
+            if m.group(1):
+                return self.jump_mode[:4].encode()
+            mode = m.group(2).upper()
+            if mode not in ("EJUM", "EJUMP", "DJUM", "DJUMP"):
+                raise AWGError(f"EVENt:JMODe takes EJUMp or DJUMp, got {m.group(2)!r}")
+            self.jump_mode = "EJUMP" if mode.startswith("E") else "DJUMP"
+            return NoResponse
+        if _EVENT.match(text):
+            parked = self.memory.parked
+            if self.running and parked is not None and self.memory.element(parked).listens_for_events:
+                self._abandon_loop()
+                self.memory.parked = parked
+                self.resume(jumped=True)
             return NoResponse
         if upper in ("AWGCONTROL:RSTATE?", "AWGC:RST?"):
             return b"1" if self.running else b"0"
         if upper in ("AWGCONTROL:SEQUENCER:POSITION?", "AWGC:SEQ:POS?"):
             return str(self.memory.position).encode()
         if _TRIGGER.match(text):
-            if self.running:
+            if self.running and self.memory.parked is None:  # a looping AWG does not wait for a trigger
                 self.play()
             return NoResponse
         if upper == "SYST:ERR?" and self.errors:
@@ -176,10 +208,25 @@ class AWGModel(InstrumentModel):
             if query:
                 return f'"{element.waveforms.get(ch, "")}"'.encode()
             self.memory.assign(index, ch, arg.strip('"'))
+        elif what.startswith("LOOP:INF"):
+            if query:
+                return b"1" if element.loop_infinite else b"0"
+            element.loop_infinite = as_bool(arg)
         elif what.startswith("LOOP"):
             if query:
                 return str(element.loop_count).encode()
             element.loop_count = int(arg)
+        elif what.startswith("JTAR") and what.endswith("TYPE"):
+            if query:
+                return element.jump_type.encode()
+            jump_type = _JUMP_TYPES.get(arg.upper())
+            if jump_type is None:
+                raise AWGError(f"SEQuence:ELEMent{index}:JTARget:TYPE takes INDex, NEXT or OFF, got {arg!r}")
+            element.jump_type = jump_type
+        elif what.startswith("JTAR"):
+            if query:
+                return str(element.jump_index).encode()
+            element.jump_index = int(arg)
         elif what.startswith("TWA"):
             if query:
                 return b"1" if element.trigger_wait else b"0"
@@ -194,18 +241,61 @@ class AWGModel(InstrumentModel):
             element.goto_index = int(arg)
         return NoResponse
 
-    def play(self) -> None:
+    def outputs(self) -> tuple[float, tuple[float, ...], tuple[float, ...], set[int]]:
+        """Sample rate (Sa/s), channel amplitudes and offsets (V, zero for an output that is off), live channels."""
         sample_rate_hz = float(self.value("SOURce:FREQuency?"))
         amplitudes, offsets = [], []
         for ch in range(1, N_CHANNELS + 1):
             on = as_bool(self.value(f"OUTPUT{ch}:STATE?"))
             amplitudes.append(float(self.value(f"SOURce{ch}:VOLTage:LEVel:IMMediate:AMPLitude?")) if on else 0.0)
             offsets.append(float(self.value(f"SOURce{ch}:VOLTage:LEVel:IMMediate:OFFS?")) if on else 0.0)
-        segments = self.memory.play_from_position(sample_rate_hz, tuple(amplitudes), tuple(offsets))
         live = {ch for ch in range(1, N_CHANNELS + 1) if amplitudes[ch - 1] or offsets[ch - 1]}
+        return sample_rate_hz, tuple(amplitudes), tuple(offsets), live
+
+    def element_segments(self, index: int) -> list[Segment]:
+        """What one repetition of element ``index`` plays with the present output settings."""
+        sample_rate_hz, amplitudes, offsets, _ = self.outputs()
+        return self.memory.segments_of(index, amplitudes, offsets, sample_rate_hz)
+
+    def play(self) -> None:
+        """Play from the present position; hand a loop the player parks at to the node (attempt loops)."""
+        node = self._node()
+        sample_rate_hz, amplitudes, offsets, live = self.outputs()
+        segments = self.memory.play_from_position(sample_rate_hz, amplitudes, offsets, parks=self._parks)
+        node.play(segments, live)
+        if self.memory.parked is not None:
+            node.loop_started(self, self.memory.parked, live)
+
+    def resume(self, jumped: bool) -> None:
+        """Leave the parked loop (through the event jump target if ``jumped``) and play on."""
+        if jumped and self.jump_mode != "EJUMP":
+            self.errors.append("an event arrived in dynamic jump mode (EVENt:JMODe DJUMp), which the model does not "
+                               "play; the loop ended without a jump")
+            jumped = False
+        if self.memory.leave_parked(jumped) and self.running:
+            self.play()
+
+    @property
+    def jumps_at_once(self) -> bool:
+        """``EVENt:JTIMing ASYNChronous``: an event cuts the element short instead of jumping at its end."""
+        return self.value("EVENt:JTIMing?").strip().upper().startswith("ASYN")
+
+    def _parks(self, index: int) -> bool:
+        element = self.memory.element(index)
+        if element.loop_infinite:
+            return True
+        return element.listens_for_events and bool(self._node().emission_stations(self.element_segments(index)))
+
+    def _abandon_loop(self) -> None:
+        """Stopping or jumping ends a loop the player is parked in (a heralding station forgets it)."""
+        if self.memory.parked is not None:
+            self._node().loop_abandoned(self)
+            self.memory.parked = None
+
+    def _node(self) -> LabNode:
         if self.node is None:
             raise LabConfigError(f"{self.resource_name}: an AWG must belong to a node in the lab YAML")
-        self.node.play(segments, live)
+        return self.node
 
 
 class CounterModel(InstrumentModel):

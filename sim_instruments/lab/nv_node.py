@@ -2,9 +2,10 @@
 
 Per played segment (:class:`~sim_instruments.lab.awg.Segment`), by the lights the AWG markers switch on:
 green resets charge and spin; readout light alone gives spin-dependent counts; readout plus repump light is the
-charge-resonance check; otherwise I/Q on with the microwave source on drives the spin at the source frequency, and
-nothing on is free evolution. The microwave source's frequency is the rotating frame, so Ramsey fringes appear at
-the detuning of the source from the spin transition.
+charge-resonance check; ``spin_pump`` (the same two red lasers, no counter gated) pumps the spin into ms=0
+without touching the charge state, the re-initialisation of an attempt loop; otherwise I/Q on with the microwave
+source on drives the spin at the source frequency, and nothing on is free evolution. The microwave source's
+frequency is the rotating frame, so Ramsey fringes appear at the detuning of the source from the spin transition.
 """
 
 from __future__ import annotations
@@ -27,6 +28,9 @@ class NVNode(LabNode):
         self._frame_hz: float | None = None
         self.nv = physics
 
+    def communication_system(self) -> NVCentre:
+        return self.nv
+
     def segment(self, duration_s: float, functions: set[str], i_v: float, q_v: float) -> int:
         frame_hz = float(self.instrument("mw_source").value("SOUR:FREQ?"))
         if frame_hz != self._frame_hz:  # the microwave source is the phase reference of every pulse
@@ -43,6 +47,9 @@ class NVNode(LabNode):
             return 0
         if "cr_check" in functions and self.light_on("readout_laser") and self.light_on("repump_laser"):
             return int(self.nv.charge_resonance_check(duration_s))
+        if "spin_pump" in functions and self.light_on("readout_laser") and self.light_on("repump_laser"):
+            self.nv.charge_resonance_check(duration_s)  # pumps ms=0 when NV-; nothing counts these photons
+            return 0
         if "readout" in functions and self.light_on("readout_laser"):
             return int(self.nv.readout(duration_s))
         if drive is not None:

@@ -6,6 +6,10 @@ strength per volt. The physics (:mod:`sim_instruments.physics.nv`, :mod:`sim_ins
 stretch into rotations, resets and photon counts; counts go to every counter whose gate marker is high, and a
 counter's reading closes when its gate falls.
 
+Attempt loops (an AWG element looped with an event jump, emitting towards a heralding station) are handed to the
+station (:meth:`LabNode.loop_started`), which draws all their attempts at once when every repetition re-initialises
+the communication qubit before the emission (:attr:`LabNode.reinitialising`; :mod:`sim_instruments.lab.heralding`).
+
 The platforms themselves are in :mod:`sim_instruments.lab.nv_node` and :mod:`sim_instruments.lab.ion_node`.
 """
 
@@ -24,7 +28,15 @@ from sim_instruments.physics.world import QuantumWorld
 
 if TYPE_CHECKING:
     from sim_instruments.lab.heralding import HeraldingStation
-    from sim_instruments.lab.models import InstrumentModel
+    from sim_instruments.lab.models import AWGModel, InstrumentModel
+    from sim_instruments.physics.qubit_model import DrivenSystem
+
+REINITIALISING: dict[str, dict[str, tuple[str, ...]]] = {
+    "nv": {"green": ("green_laser",), "spin_pump": ("readout_laser", "repump_laser")},
+    "ion": {"pump": ("laser_397", "laser_866")},
+}
+"""Per platform: the marker functions that re-initialise the communication qubit, and the lights each needs on
+(NV: green, or resonant spin pumping with the red readout and repump lasers; ion: optical pumping)."""
 
 
 class Counter(Protocol):
@@ -87,6 +99,50 @@ class LabNode:
 
     def segment(self, duration_s: float, functions: set[str], i_v: float, q_v: float) -> int:
         raise NotImplementedError
+
+    # -- attempt loops (sim_instruments.lab.heralding) --------------------------------------------------------------
+    def functions(self, segment: Segment) -> set[str]:
+        """The marker functions (lab wiring) high during ``segment``."""
+        return {self.marker_functions[m] for m in segment.markers if m in self.marker_functions}
+
+    def emission_stations(self, segments: list[Segment]) -> list[HeraldingStation]:
+        """The heralding stations that ``segments`` emit towards."""
+        emitted = set().union(*(self.functions(s) for s in segments)) if segments else set()
+        return [st for st in self.stations if f"emit:{st.name}" in emitted]
+
+    def reinitialises(self, segment: Segment) -> bool:
+        """Whether ``segment`` re-initialises the communication qubit (a reset function with its lights on)."""
+        table = REINITIALISING.get(self.platform, {})
+        return any(all(self.light_on(light) for light in table[f]) for f in self.functions(segment) if f in table)
+
+    def communication_system(self) -> DrivenSystem:
+        """The physics of the communication qubit (the one ``emit:`` excites); platforms override it."""
+        raise LabConfigError(f"node {self.name!r} (platform {self.platform}) names no communication qubit for "
+                             "attempt loops")
+
+    def skip_repetitions(self, duration_s: float) -> None:
+        """``duration_s`` of loop repetitions that ended without a herald: the node's clock advances (qubits other
+        than the communication qubit see the time when next looked at), the communication qubit is left as it is
+        (every repetition re-initialised it, so only the last one matters)."""
+        self.communication_system().qubit.advance_clock(duration_s)
+
+    def loop_started(self, awg: AWGModel, index: int, live: set[int]) -> None:
+        """The AWG parked at element ``index``: an attempt loop goes to its heralding station; any other infinite
+        loop plays until the AWG is stopped, jumped elsewhere, or gets an event (``EVENt:IMMediate``)."""
+        stations = self.emission_stations(awg.element_segments(index))
+        if len(stations) > 1:
+            names = ", ".join(st.name for st in stations)
+            awg.errors.append(f"element {index} emits towards several heralding stations ({names}); one per loop")
+            awg.memory.parked = None
+            awg.running = False
+            return
+        if stations:
+            stations[0].loop_started(self, awg, index, live)
+
+    def loop_abandoned(self, awg: AWGModel) -> None:
+        """The AWG left its loop (stopped, or jumped elsewhere): no station waits for it any more."""
+        for station in self.stations:
+            station.forget_loop(self.name)
 
     def emit(self, functions: set[str], communication_qubit_id: int) -> None:
         """An optical excitation (marker function ``emit:<station>``) is one attempt at that heralding station."""
