@@ -11,7 +11,8 @@ The line is ``line_frequency_hz + (g_d52 m_d52 - g_s12 m_s12) muB B / h``. What 
   ``optical_pump`` and ``repump_854``.
 - ``pulse_729``: a carrier pulse whose Rabi frequency is the given (free-ion) one times the Debye-Waller factor
   of the shot's ``n``: ``Omega_n = Omega e^(-eta^2/2) L_n(eta^2)``, so the ensemble shows thermally dephased
-  flopping (closed form in docs/physics.md). Sidebands are not modelled.
+  flopping (closed form in docs/physics.md). Sideband transitions are not modelled one by one; the bichromatic
+  Molmer-Sorensen interaction of a chain is, in closed form (:mod:`sim_instruments.physics.ion_chain`).
 - ``optical_pump``: puts the ion in ``|0>``; with probability ``1 - optical_pumping_fidelity`` it is left in
   S1/2(m=+1/2) instead, a spectator that the 729 line does not drive and that detection sees bright.
 - ``detect``: 397 + 866 nm. Projective; ``|0>`` scatters at ``detection_bright_rate_hz`` (+ background);
@@ -19,7 +20,9 @@ The line is ``line_frequency_hz + (g_d52 m_d52 - g_s12 m_s12) muB B / h``. What 
   lifetime), after which the ion is bright for the rest of the window and is left in ``|0>``.
 - ``repump_854``: empties D5/2 into S1/2 (the qubit goes to ``|0>``).
 
-Every call advances the clock by its duration after applying the free evolution since the last call.
+Every call advances the clock by its duration after applying the free evolution since the last call. The
+``*_now`` methods do the same work without touching the clock, for an :class:`~.ion_chain.IonChain` whose ions
+share one clock and act at the same time.
 
 Hand-written: no library models a trapped ion inside a shared density-matrix world under an injected clock.
 """
@@ -73,6 +76,9 @@ class IonParams:
     reference_rabi_frequency_hz: float = param(
         KIND_POSITIVE, "carrier Rabi frequency of the full-power 729 nm beam (for the lab wiring; the model takes "
         "the Rabi frequency per call), Hz"
+    )
+    axial_mode_frequency_hz: float = param(
+        KIND_POSITIVE, "axial centre-of-mass mode frequency (single ion: its axial trap frequency), Hz"
     )
 
     @classmethod
@@ -144,38 +150,66 @@ class CalciumIon(DrivenSystem):
     def doppler_cool(self, duration_s: float) -> None:
         """Doppler cooling: a new thermal ``n`` and a new quasi-static offset (starts a shot)."""
         seconds_to_ns(duration_s)
-        q = self._qubit
-        q.sync()
-        n_bar = self._params.doppler_n_bar
-        self._n = int(self._rng.geometric(1.0 / (n_bar + 1.0))) - 1 if n_bar > 0.0 else 0
-        q.new_shot_offset()
-        q.advance_clock(duration_s)
+        self._qubit.sync()
+        self.start_shot(self.draw_motional_quantum_number())
+        self._qubit.advance_clock(duration_s)
 
     def optical_pump(self, duration_s: float) -> None:
         """Pump into ``|0>`` = S1/2(m=-1/2); imperfect pumping leaves the S1/2(m=+1/2) spectator."""
         seconds_to_ns(duration_s)
-        q = self._qubit
-        q.sync()
-        q.world.reset(q.qubit_id)
-        self._spectator = bool(self._rng.random() >= self._params.optical_pumping_fidelity)
-        q.advance_clock(duration_s)
+        self._qubit.sync()
+        self.pump_now()
+        self._qubit.advance_clock(duration_s)
 
     def pulse_729(self, frequency_hz: float, rabi_frequency_hz: float, phase_rad: float, duration_s: float) -> None:
         """A 729 nm carrier pulse; ``rabi_frequency_hz`` is the free-ion Rabi frequency (Hz, not rad/s)."""
         check_drive(frequency_hz, rabi_frequency_hz, phase_rad, duration_s)
-        q = self._qubit
-        q.sync()
-        if self._spectator:
-            q.evolve_freely_ns(seconds_to_ns(duration_s))
-        else:
-            q.rotate(frequency_hz, rabi_frequency_hz * self.shot_rabi_factor(), phase_rad, duration_s)
-        q.advance_clock(duration_s)
+        self._qubit.sync()
+        self.pulse_now(frequency_hz, rabi_frequency_hz, phase_rad, duration_s)
+        self._qubit.advance_clock(duration_s)
 
     def detect(self, duration_s: float) -> int:
         """397 + 866 nm detection window: PMT counts from the projected state (see the module docstring)."""
         window_s = seconds_to_ns(duration_s) * 1.0e-9
+        self._qubit.sync()
+        counts = self.detect_now(window_s)
+        self._qubit.advance_clock(duration_s)
+        return counts
+
+    def repump_854(self, duration_s: float) -> None:
+        """854 nm: D5/2 -> P3/2 -> S1/2; the qubit ends in ``|0>``."""
+        seconds_to_ns(duration_s)
+        self._qubit.sync()
+        self.repump_now()
+        self._qubit.advance_clock(duration_s)
+
+    # -- the same, without touching the clock (for a chain whose ions share one; see ion_chain.py) --
+    def draw_motional_quantum_number(self) -> int:
+        """A phonon number drawn from the thermal distribution of mean ``doppler_n_bar``."""
+        n_bar = self._params.doppler_n_bar
+        return int(self._rng.geometric(1.0 / (n_bar + 1.0))) - 1 if n_bar > 0.0 else 0
+
+    def start_shot(self, motional_quantum_number: int) -> None:
+        """Take the shot's phonon number (shared by a chain) and draw the shot's quasi-static offset."""
+        if motional_quantum_number < 0:
+            raise ValueError(f"motional_quantum_number must be >= 0, got {motional_quantum_number}")
+        self._n = motional_quantum_number
+        self._qubit.new_shot_offset()
+
+    def pump_now(self) -> None:
         q = self._qubit
-        q.sync()
+        q.world.reset(q.qubit_id)
+        self._spectator = bool(self._rng.random() >= self._params.optical_pumping_fidelity)
+
+    def pulse_now(self, frequency_hz: float, rabi_frequency_hz: float, phase_rad: float, duration_s: float) -> None:
+        q = self._qubit
+        if self._spectator or rabi_frequency_hz == 0.0:
+            q.evolve_freely_ns(seconds_to_ns(duration_s))
+        else:
+            q.rotate(frequency_hz, rabi_frequency_hz * self.shot_rabi_factor(), phase_rad, duration_s)
+
+    def detect_now(self, window_s: float) -> int:
+        q = self._qubit
         p = self._params
         bright_s = window_s
         if not self._spectator and q.world.measure(q.qubit_id) == 1:
@@ -185,13 +219,8 @@ class CalciumIon(DrivenSystem):
                 q.world.reset(q.qubit_id)
             else:
                 bright_s = 0.0
-        q.advance_clock(duration_s)
         return int(self._rng.poisson(p.background_rate_hz * window_s + p.detection_bright_rate_hz * bright_s))
 
-    def repump_854(self, duration_s: float) -> None:
-        """854 nm: D5/2 -> P3/2 -> S1/2; the qubit ends in ``|0>``."""
-        seconds_to_ns(duration_s)
+    def repump_now(self) -> None:
         q = self._qubit
-        q.sync()
         q.world.reset(q.qubit_id)
-        q.advance_clock(duration_s)

@@ -22,6 +22,7 @@ COOL = frozenset({"1.1"})
 PUMP = frozenset({"2.2"})
 DETECT = frozenset({"1.1", "2.1"})
 GAP = frozenset[str]()
+ADDRESS_0 = frozenset({"3.2"})  # the AOD points the 729 beam at ion 0, imaged onto SR400 counter A
 
 
 def _ion_instruments() -> tuple[TektronixAWG5014, RohdeSchwarzSGS100A, SR400]:
@@ -49,7 +50,7 @@ def test_729_pi_pulse_at_the_aom_resonance_makes_the_ion_dark(lab: SimulatedLab)
         upload_element(awg, first, f"{name}_cool", [(1000, 0.0, 0.0, COOL)], loops=1000)
         upload_element(awg, first + 1, f"{name}_pump", [(20_000, 0.0, 0.0, PUMP)], wait=False)
         if name == "pi":
-            upload_element(awg, first + 2, "pi_pulse", [(pi_samples, 1.0, 0.0, GAP)], wait=False)
+            upload_element(awg, first + 2, "pi_pulse", [(pi_samples, 1.0, 0.0, ADDRESS_0)], wait=False)
         last = first + 2 + (name == "pi")
         upload_element(awg, last, f"{name}_detect", [(1000, 0.0, 0.0, DETECT)], loops=2000, wait=False)
         upload_element(awg, last + 1, f"{name}_gap", [(10, 0.0, 0.0, GAP)], wait=False)
