@@ -13,9 +13,15 @@ transition frequency and power; the counters are armed. Then:
   the accumulated angle is subtracted from the drive phase of every later pulse (the microwave source's phase),
   and forgotten at INIT and MEAS (a Z rotation before a Z-basis measurement changes nothing);
 - ``MEAS``: the readout block; the readout counter's counts >= the calibrated threshold read 0 (ms=0 is bright);
-- ``NONE``: nothing to play; time passes.
+- ``NONE``: nothing to play; time passes;
+- ``ENT``: heralded entanglement on the electron (the communication qubit) through a heralding station, with the
+  link controller both ends share (:mod:`qdrivers.heralding.link_controller`, :mod:`qdrivers.nv.entangle`): the
+  AWG runs the attempt loop itself (spin pumping, the alpha rotation, the optical excitation) until the herald,
+  which the station wires to the AWG's event input. The response's duration is the lab time the whole took
+  (attempts x element length on hardware), ``bell_index`` 1 (Psi+, detector 0) or 2 (Psi-, detector 1), or 0 after
+  the Pauli correction when the link asks for it. The node setup's ``routines.entanglement`` names the stations.
 
-Anything else (two-qubit gates, ENT for now) raises UnsupportedInstructionError. A failure of an instrument
+Anything else (two-qubit gates) raises UnsupportedInstructionError. A failure of an instrument
 during an instruction puts the station in its safe state and raises a QDriverError naming the instrument.
 Durations are those of the played elements; on the simulated lab they are measured on the lab's clock, which
 follows the kernel's (:mod:`qdrivers.nv.lab_time`). The driver never advances the kernel's clock.
@@ -32,7 +38,9 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, ClassVar
 
+from qdrivers.heralding.link_controller import LinkController, link_controller
 from qdrivers.nv.calibration import NVCalibration, load_calibration
+from qdrivers.nv.entangle import NVLinkEnd
 from qdrivers.nv.lab_time import LabTimeSync, lab_time_sync
 from qdrivers.nv.pulses import PulseLibrary, RotationPlan
 from qdrivers.nv.spec import build_spec
@@ -41,7 +49,7 @@ from qlab_os.errors import ConfigError, QDriverError, UnknownQDriverError, Unsup
 from qlab_os.lab.calibrate.node import NODES_DIR, NodeSetup, find_node_file, load_node
 from qlab_os.lab.errors import InstrumentError, classify
 from qlab_os.lab.station import QlabStation, connect_station
-from qlab_os.qdevice.driver import QDriver
+from qlab_os.qdevice.driver import LinkSpec, QDriver
 from qlab_os.qdevice.instructions import Axis, PhysicalInstruction, PhysicalOp, PhysicalResponse
 from qlab_os.qdevice.spec import QDeviceSpec
 
@@ -88,6 +96,7 @@ class NVQDriver(QDriver):
         self._armed = False
         self.cr_attempts = 0
         """Charge-resonance checks of the last INIT."""
+        self._links: dict[str, tuple[LinkController, NVLinkEnd]] = {}
         self._run("uploading the pulse library", self._upload, arm_first=False)
 
     # ---- construction ----------------------------------------------------------------------------
@@ -134,10 +143,24 @@ class NVQDriver(QDriver):
             raise
 
     def close(self) -> None:
-        """Safe state, then close the station's instruments. Idempotent; the driver refuses instructions after it."""
+        """Safe state, then close the station's instruments (and the links' heralding stations). Idempotent; the
+        driver refuses instructions after it."""
         if not self._closed:
             self._closed = True
+            for controller, _ in self._links.values():
+                controller.close()
             self.station.close()
+
+    def connect_link(self, name: str, spec: LinkSpec, shared: dict[str, object]) -> None:
+        """Join link ``name``'s controller (one per run, in ``shared``); the node setup must name a heralding
+        station of the link in ``routines.entanglement``."""
+        if not self.library.attempts:
+            raise UnsupportedInstructionError(f"node {self.setup.node}: link {name}: the node setup {self.setup.path}"
+                                              " names no heralding station under routines.entanglement")
+        controller = link_controller(shared, name, spec)
+        end = NVLinkEnd(self, name)
+        controller.register(end, spec)
+        self._links[name] = (controller, end)
 
     # ---- the contract ----------------------------------------------------------------------------
 
@@ -154,6 +177,8 @@ class NVQDriver(QDriver):
             raise UnsupportedInstructionError(self._unsupported(instruction))
         if instruction.op is PhysicalOp.NONE and instruction.duration_ns < 0:
             raise UnsupportedInstructionError(f"'{instruction}' on node {self.setup.node}: negative idle time")
+        if instruction.op is PhysicalOp.ENT:  # keeps the lab time itself: the other end's call may have run it
+            return self._ent(instruction)
         start = self._lab_time.before_instruction() if self._lab_time is not None else 0
         response: PhysicalResponse = self._run(str(instruction), lambda: handler(self, instruction))
         if self._lab_time is not None:
@@ -213,7 +238,33 @@ class NVQDriver(QDriver):
         with self._talking_to("awg") as awg:
             awg.clock_freq(self.library.sample_rate_hz)
             self.library.sequence.upload(awg)
+            self.library.configure_attempt_loops(awg)
         self._arm(awg_running=True)
+
+    # ---- what the link end (qdrivers.nv.entangle) uses -------------------------------------------
+
+    @property
+    def lab_time(self) -> LabTimeSync | None:
+        return self._lab_time
+
+    def run_step(self, what: str, action: Callable[[], Any]) -> Any:
+        """Run ``action`` with the driver's fault handling (safe state and a QDriverError naming the instrument)."""
+        return self._run(what, action)
+
+    def talking_to(self, role: str) -> contextlib.AbstractContextManager[Any]:
+        return self._talking_to(role)
+
+    def initialise_for_entanglement(self) -> int:
+        return self._initialise().duration_ns
+
+    def set_drive(self, plan: RotationPlan) -> None:
+        self._set_drive(plan)
+
+    def play(self, start: int) -> None:
+        self._play(start)
+
+    def rotate(self, instruction: PhysicalInstruction) -> int:
+        return self._rot(instruction).duration_ns
 
     def _arm(self, awg_running: bool = False) -> None:
         """Prepare settings, microwave source at the calibrated transition, counters armed, AWG outputs on."""
@@ -335,6 +386,18 @@ class NVQDriver(QDriver):
         outcome = 0 if counts[0] >= self.calibration.readout_threshold_counts else 1
         return PhysicalResponse(duration_ns=self.library.readout_duration_ns, outcomes=(outcome,))
 
+    def _ent(self, instruction: PhysicalInstruction) -> PhysicalResponse:
+        assert instruction.ent is not None
+        link = instruction.ent.link
+        if link not in self._links:
+            raise QDriverError(f"'{instruction}' on node {self.setup.node}: no link {link!r} was connected; "
+                               f"connected: {', '.join(self._links) or 'none'}")
+        controller, end = self._links[link]
+        result = controller.ent(end)
+        self._frame_rad = 0.0
+        return PhysicalResponse(duration_ns=result.duration_ns, heralded=result.heralded,
+                                bell_index=result.bell_index)
+
     def _none(self, instruction: PhysicalInstruction) -> PhysicalResponse:
         if self._lab_time is not None:
             self._lab_time.idle(instruction.duration_ns)
@@ -345,14 +408,15 @@ class NVQDriver(QDriver):
         PhysicalOp.ROT: _rot,
         PhysicalOp.MEAS: _meas,
         PhysicalOp.NONE: _none,
+        PhysicalOp.ENT: _ent,
     }
 
     def _unsupported(self, instruction: PhysicalInstruction) -> str:
         op = instruction.op
         natives = ", ".join(sorted({g.op.value + (f" ({','.join(sorted(a.value for a in g.axes))})" if g.axes else "")
                                     for g in self._spec.natives}))
-        if op is PhysicalOp.ENT:
-            why = "entanglement (ENT) through the heralding station is not implemented yet in the nv driver"
+        if op is PhysicalOp.ENT and not self.library.attempts:
+            why = f"ENT needs a heralding station under routines.entanglement in {self.setup.path}"
         elif op not in self._HANDLERS:
             why = f"{op.value} is not a native instruction of this NV node ({self._spec.num_qubits} qubit(s))"
         else:

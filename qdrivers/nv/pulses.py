@@ -10,6 +10,13 @@ one trigger (the AWG jumps to a block's first element, and the block jumps back 
   pi/2 pulse at 1/16 amplitude). Their amplitude is the calibrated pi-pulse amplitude; the pi/2 pulse is half the
   pi pulse's length when that is on the AWG's sample grid, else the pi pulse at half amplitude.
 
+- attempt loops, one per heralding station of the node setup's entanglement settings
+  (:mod:`qdrivers.heralding.settings`): one element of ``timing.attempt_s``: spin pumping into ms=0
+  (``spin_pump`` marker, ``timing.spin_pump_s``), a settle, the alpha rotation (the calibrated pi pulse's length at
+  the amplitude that rotates by ``2 acos(sqrt(alpha))`` about X: ``sqrt(alpha)|0> - i sqrt(1-alpha)|1>``), the
+  optical excitation (the station's emit marker, ``timing.emit_s``), idle to the end. The driver loops it (loop
+  count, or infinite) with an event jump back to its own start: the herald ends the loop.
+
 An arbitrary angle uses the smallest element whose angle reaches it, with the AWG's I/Q channel amplitudes
 scaled by ``angle / element angle`` (amplitude scaling; the Rabi frequency is linear in the drive amplitude).
 Element angles are computed from the calibrated Rabi frequency per volt and the voltage the AWG really plays
@@ -23,8 +30,10 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Any
 
-from instruments.tektronix.awg_sequence import AWGSequence, AWGSequenceError, Block, Element, Pulse, idle
+from instruments.tektronix.awg_sequence import AWGSequence, AWGSequenceError, Block, Element, Pulse, idle, on_grid
+from qdrivers.heralding.settings import EntSettings, entanglement_settings
 from qdrivers.nv.calibration import NVCalibration
 from qlab_os.errors import QDriverError
 from qlab_os.lab.calibrate.node import NodeSetup
@@ -79,6 +88,9 @@ class PulseLibrary:
             ])])
             self.readout = self.sequence.add_block([Element([idle(setup.time_s("readout_s"), [readout, gate])])])
             self.rotations = {axis: self._rotations(axis, calibration) for axis in (Axis.X, Axis.Y)}
+            self.entanglement = entanglement_settings(setup)
+            self.attempts = {name: self._attempt_block(setup, ent, calibration)
+                             for name, ent in self.entanglement.items()}
         except AWGSequenceError as exc:
             raise QDriverError(f"node {setup.node}: cannot build the NV pulse library: {exc}") from exc
         self.init_duration_ns = self.duration_ns(self.init)
@@ -104,6 +116,38 @@ class PulseLibrary:
             block = self.sequence.add_block([Element([Pulse(duration_s, i_v, q_v)])])
             out.append(RotationElement(axis, angle, block, self.duration_ns(block)))
         return out
+
+    def _attempt_block(self, setup: NodeSetup, ent: EntSettings, cal: NVCalibration) -> Block:
+        source = str(setup.path)
+        rate = self.sample_rate_hz
+        pi_s = round(cal.pi_pulse_duration_s * rate) / rate
+        theta = 2.0 * math.acos(math.sqrt(ent.alpha))
+        volts = self.sequence.played_volts(theta / (2 * math.pi * cal.rabi_frequency_hz_per_volt * pi_s),
+                                           self.iq_channels[0])
+        pump_s, settle_s, emit_s = setup.time_s("spin_pump_s"), setup.time_s("settle_s"), setup.time_s("emit_s")
+        attempt_s = setup.time_s("attempt_s")
+        rest_s = attempt_s - pump_s - settle_s - pi_s - emit_s
+        if rest_s < -0.5 / rate:
+            raise AWGSequenceError(f"timing.attempt_s ({attempt_s:g} s) is shorter than spin pumping, settle, the "
+                                   f"alpha rotation and the excitation ({attempt_s - rest_s:g} s)")
+        pulses = [idle(pump_s, [setup.awg.marker("spin_pump", source)]), idle(settle_s), Pulse(pi_s, volts, 0.0),
+                  idle(emit_s, [ent.emit_marker])]
+        if rest_s > 0.5 / rate:
+            pulses.append(idle(on_grid(rest_s, rate)))
+        return self.sequence.add_block([Element(pulses)])
+
+    def configure_attempt_loops(self, awg: Any) -> None:
+        """After :meth:`AWGSequence.upload`: each attempt element jumps to its own start on an event (the herald),
+        where it waits for the next trigger; event jumps, not the dynamic jump table."""
+        for block in self.attempts.values():
+            awg.set_sqel_event_jump_type(block.start, "INDEX")
+            awg.set_sqel_event_jump_target_index(block.start, block.start)
+        if self.attempts:
+            awg.write("EVENt:JMODe EJUMp")
+
+    def attempt_duration_ns(self, station: str) -> int:
+        """One repetition of the attempt element towards ``station``."""
+        return self.duration_ns(self.attempts[station])
 
     def duration_ns(self, block: Block) -> int:
         """How long the AWG plays ``block`` (its elements padded to the AWG's minimum length), in ns."""

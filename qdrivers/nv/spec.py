@@ -4,7 +4,8 @@ Qubit 0 is the electron spin, the communication qubit. T2 is the Hahn-echo T2; T
 ``t1_s`` when present (no routine measures it yet; otherwise no T1 decay is declared). Readout flips are
 ``1 - F0`` and ``1 - F1`` of the readout calibration. Durations are the lengths of the library's elements:
 INIT is one attempt of the init element (the CR check can repeat it), ROT X/Y the longest rotation element,
-ROT Z zero (a software frame update), MEAS the readout window. No gate error is declared: none is calibrated.
+ROT Z zero (a software frame update), MEAS the readout window, ENT (when the node setup names a heralding
+station) one attempt element. No gate error is declared: none is calibrated.
 """
 
 from __future__ import annotations
@@ -31,6 +32,9 @@ def build_spec(node: str, library: PulseLibrary, calibration: NVCalibration) -> 
                 {"op": "rot", "axes": ["x", "y"], "qubits": [0], "duration_ns": library.rotation_duration_ns},
                 {"op": "rot", "axes": ["z"], "qubits": [0], "duration_ns": 0},
                 {"op": "meas", "qubits": [0], "duration_ns": library.readout_duration_ns},
+                *([{"op": "ent", "qubits": [0], "duration_ns": min(library.attempt_duration_ns(s)
+                                                                    for s in library.attempts)}]
+                  if library.attempts else []),
             ],
         },
         source=f"<nv node {node}, calibration {calibration.path}>",

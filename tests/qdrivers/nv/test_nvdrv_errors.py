@@ -51,16 +51,21 @@ def test_a_missing_calibration_file_says_to_calibrate(tmp_path: Path) -> None:
         (PhysicalInstruction(PhysicalOp.CZ, (0, 1)), "cz is not a native instruction"),
         (PhysicalInstruction(PhysicalOp.MS, (0, 1), angle_rad=math.pi / 2), "ms is not a native instruction"),
         (PhysicalInstruction(PhysicalOp.CROT, (0, 1), Axis.X, math.pi / 2), "crot is not a native instruction"),
-        (PhysicalInstruction(PhysicalOp.ENT, (0,), ent=EntParams("nv_link")), "ENT"),
         (PhysicalInstruction(PhysicalOp.ROT, (1,), Axis.X, math.pi), "qubit 0 is the electron spin"),
     ],
-    ids=["cnot", "cz", "ms", "crot", "ent", "rot_on_qubit_1"],
+    ids=["cnot", "cz", "ms", "crot", "rot_on_qubit_1"],
 )
 def test_unsupported_instructions_are_refused(driver: NVQDriver, instruction: PhysicalInstruction,
                                               reason: str) -> None:
     with pytest.raises(UnsupportedInstructionError, match="node nv_a") as info:
         driver.execute(instruction)
     assert reason in str(info.value)
+
+
+def test_ent_on_a_link_never_connected_is_refused(driver: NVQDriver) -> None:
+    """ENT is native (the node setup names heralding stations), but a link must be connected first."""
+    with pytest.raises(QDriverError, match="no link 'nv_link' was connected"):
+        driver.execute(PhysicalInstruction(PhysicalOp.ENT, (0,), ent=EntParams("nv_link")))
 
 
 def test_the_spec_comes_from_the_calibration(driver: NVQDriver) -> None:

@@ -1,0 +1,269 @@
+"""The link controller: one heralded link's two QDriver ends, its heralding station, and the ENT two-call contract.
+
+The kernel's link layer issues ENT on the creator's QDriver and right after on the receiver's, both node clocks
+aligned at the same start. On the bench both nodes' AWGs run the attempt loop together (a shared trigger), and the
+heralding station's herald, wired to both AWGs' event inputs, ends it (Humphreys 2018, Pompili 2021, Hermans 2022).
+As the sim driver's link does (:mod:`sim_instruments.physics.link`), the first ENT call does the work and the second
+collects it:
+
+1. the first end's ENT: each end *prepares* its attempt loop through its own driver (the end syncs its lab clock,
+   initialises its qubit, sets the loop count; it touches only its own instruments); the end that was ready first
+   waits for the other (both loops start on one trigger edge); each end *starts* its loop; the ID1000 of the
+   heralding station then says how many attempts were made (its trigger counter) and which detector heralded (its
+   coincidence counters "trigger and detector k"). With ``bell_state_correction`` the first end applies the Pauli
+   correction to Phi+ with a real pulse while the other waits as long. The result is kept for the other end;
+2. the second end's ENT returns that result (duration, herald, Bell index) without touching anything.
+
+The duration both ends report is the lab time the whole took: the longer preparation, the attempts times the loop
+element's length, and the correction.
+
+Faults: an end's own instrument fault comes out of that end as a QDriverError naming the instrument (the end's
+driver has put its station in its safe state); the controller then puts the other end and the heralding station in
+their safe state too and re-raises, naming the link. A fault of the ID1000 is reported the same way, naming it.
+
+Both drivers find the controller in the run's ``shared`` dict (:func:`link_controller`) when the kernel connects the
+link (``QDriver.connect_link``). The heralding station's QCoDeS station is named after the node setups' entanglement
+settings (:mod:`qdrivers.heralding.settings`) and connected on the first ENT.
+
+Hand-written: the ordering problem (two drivers called one after the other for one physical event) is this
+project's kernel contract; no library has it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol
+
+from qlab_os.errors import QDriverError
+from qlab_os.lab.errors import classify
+from qlab_os.lab.station import QlabStation, connect_station
+from qlab_os.qdevice.driver import LinkSpec
+
+__all__ = ["AWG_MAX_LOOP_COUNT", "EntResult", "LinkController", "LinkEnd", "link_controller"]
+
+AWG_MAX_LOOP_COUNT = 65536
+"""The AWG5014's largest finite loop count; a link allowing more attempts loops infinitely (until the herald)."""
+_PSI_PLUS, _PSI_MINUS, _PHI_PLUS = 1, 2, 0
+
+
+@dataclass(frozen=True)
+class EntResult:
+    """What both ends answer: lab time taken (ns), whether a herald came, the Bell index (netqasm's order)."""
+
+    duration_ns: int
+    heralded: bool
+    bell_index: int | None
+    attempts: int
+
+
+class LinkEnd(Protocol):
+    """One end of a heralded link, as its QDriver offers it (every method touches only that driver's instruments and
+    raises QDriverError naming the instrument on a fault, after its own safe state)."""
+
+    @property
+    def node(self) -> str: ...
+
+    def heralding_station_file(self, station: str) -> Path:
+        """The QCoDeS station file of heralding station ``station`` (from this node's setup)."""
+        ...
+
+    def stations(self) -> tuple[str, ...]:
+        """The heralding stations this end can emit towards (from its node setup)."""
+        ...
+
+    def attempt_duration_ns(self, station: str) -> int:
+        """The length of one repetition of this end's attempt-loop element towards ``station``."""
+        ...
+
+    def prepare_attempts(self, station: str, max_attempts: int | None) -> int:
+        """Sync the lab clock, initialise the communication qubit, set the loop (``None``: infinite); return the
+        time that took (ns)."""
+        ...
+
+    def wait(self, duration_ns: int) -> None:
+        """Let this end idle for ``duration_ns`` (waiting for the other end)."""
+        ...
+
+    def start_attempts(self, station: str) -> None:
+        """Trigger the attempt loop (it runs until the herald, or its loop count)."""
+        ...
+
+    def correct(self, bell_index: int) -> int:
+        """Apply the Pauli correction that turns Bell state ``bell_index`` (1 Psi+, 2 Psi-) into Phi+; its ns."""
+        ...
+
+    def safe_state(self) -> None:
+        """This end's station in its safe state. Never raises."""
+        ...
+
+
+class LinkController:
+    """The two ends of link ``name`` (see the module docstring)."""
+
+    def __init__(self, name: str, spec: LinkSpec) -> None:
+        self.name = name
+        self.spec = spec
+        self.ends: list[LinkEnd] = []
+        self.station: QlabStation | None = None
+        self.station_name: str | None = None
+        self._pending: tuple[LinkEnd, EntResult] | None = None
+        self.last: EntResult | None = None
+
+    def register(self, end: LinkEnd, spec: LinkSpec) -> None:
+        """``end`` is one end of this link (both ends give the same spec)."""
+        if spec != self.spec:
+            raise QDriverError(f"link {self.name}: its two ends were connected with different link specs "
+                               f"({self.spec} and {spec})")
+        if any(e.node == end.node for e in self.ends):
+            self.ends = [end if e.node == end.node else e for e in self.ends]
+            return
+        if len(self.ends) == 2:
+            raise QDriverError(f"link {self.name} already has its two ends ({self.ends[0].node}, {self.ends[1].node});"
+                               f" node {end.node} cannot join it")
+        self.ends.append(end)
+
+    def ent(self, end: LinkEnd) -> EntResult:
+        """One end's ENT (the first call does the work, the second collects it)."""
+        if self._pending is not None:
+            waiting, result = self._pending
+            if waiting is end:
+                self._pending = None
+                return result
+            raise QDriverError(f"link {self.name}: node {end.node} asked for a new pair before node {waiting.node} "
+                               "collected the last one (the two ENTs of a pair must come back to back)")
+        if len(self.ends) != 2 or end not in self.ends:
+            raise QDriverError(f"link {self.name}: ENT needs both ends connected; connected: "
+                               f"{', '.join(e.node for e in self.ends) or 'none'}")
+        other = self.ends[1] if end is self.ends[0] else self.ends[0]
+        try:
+            result = self._attempt(end, other)
+        except BaseException:
+            self._safe_state()
+            raise
+        self._pending = (other, result)
+        self.last = result
+        return result
+
+    def close(self) -> None:
+        """Safe state and close the heralding station's instruments."""
+        if self.station is not None:
+            self.station.close()
+            self.station = None
+
+    # ---- the work of the first call --------------------------------------------------------------------------
+
+    def _attempt(self, first: LinkEnd, second: LinkEnd) -> EntResult:
+        station = self._heralding_station(first, second)
+        durations = {e.node: e.attempt_duration_ns(station) for e in (first, second)}
+        if len(set(durations.values())) != 1 or durations[first.node] != self.spec.attempt_duration_ns:
+            raise QDriverError(
+                f"link {self.name}: the attempt-loop elements last {durations} ns, but the link's "
+                f"attempt_duration_ns is {self.spec.attempt_duration_ns}; make the nodes' timing.attempt_s and the "
+                "network's attempt_duration_ns agree")
+        repetitions = self.spec.max_attempts if self.spec.max_attempts <= AWG_MAX_LOOP_COUNT else None
+        tagger = self._tagger()
+        with self._talking_to_tagger():
+            tagger.reset_counters()
+            tagger.start_recording()
+        prepared = {e.node: e.prepare_attempts(station, repetitions) for e in (first, second)}
+        ready_ns = max(prepared.values())
+        for e in (first, second):
+            if ready_ns > prepared[e.node]:
+                e.wait(ready_ns - prepared[e.node])
+        for e in (first, second):
+            e.start_attempts(station)
+        with self._talking_to_tagger():
+            attempts = int(tagger.inputs[1].counts())
+            heralds = (int(tagger.coincidence(1, 2).counts()), int(tagger.coincidence(1, 3).counts()))
+        if attempts < 1 or sum(heralds) > 1 or (repetitions is not None and attempts > repetitions):
+            raise QDriverError(
+                f"link {self.name}: the heralding station's {self._tagger_name()} counted {attempts} attempt(s) and "
+                f"heralds {heralds} for one attempt loop of at most {repetitions or 'infinitely many'} repetitions: "
+                "the AWGs did not run their loops together (check the shared trigger and the herald to their event "
+                "inputs)")
+        duration_ns = ready_ns + attempts * durations[first.node]
+        if sum(heralds) == 0:
+            return EntResult(duration_ns, False, None, attempts)
+        bell = _PSI_PLUS if heralds[0] else _PSI_MINUS
+        if self.spec.bell_state_correction:
+            correction_ns = first.correct(bell)
+            second.wait(correction_ns)
+            duration_ns += correction_ns
+            bell = _PHI_PLUS
+        return EntResult(duration_ns, True, bell, attempts)
+
+    def _heralding_station(self, first: LinkEnd, second: LinkEnd) -> str:
+        """The heralding station both ends emit towards (the one named as the link, if several), connected."""
+        if self.station_name is None:
+            common = [s for s in first.stations() if s in second.stations()]
+            if self.name in common:
+                common = [self.name]
+            if len(common) != 1:
+                raise QDriverError(
+                    f"link {self.name}: nodes {first.node} and {second.node} share "
+                    f"{len(common)} heralding stations ({', '.join(common) or 'none'}) in their node setups' "
+                    "routines.entanglement; name the link as one of them")
+            files = {first.heralding_station_file(common[0]), second.heralding_station_file(common[0])}
+            if len(files) != 1:
+                raise QDriverError(f"link {self.name}: nodes {first.node} and {second.node} name different station "
+                                   f"files for heralding station {common[0]}: {sorted(map(str, files))}")
+            self.station_name = common[0]
+            self._station_file = files.pop()
+        if self.station is None:
+            try:
+                self.station = connect_station(self._station_file, default=False, node=self.station_name)
+            except Exception as exc:
+                raise QDriverError(f"link {self.name}: cannot connect the heralding station "
+                                   f"{self._station_file}: {exc}") from exc
+            if "time_tagger" not in self.station.components:
+                raise QDriverError(f"link {self.name}: the heralding station {self._station_file} has no "
+                                   "instrument 'time_tagger'")
+            with self._talking_to_tagger():
+                self._tagger().load_counting_configuration()
+        return self.station_name
+
+    def _tagger(self) -> Any:
+        assert self.station is not None
+        return self.station.components["time_tagger"]
+
+    def _tagger_name(self) -> str:
+        return str(self._tagger().name)
+
+    @contextlib.contextmanager
+    def _talking_to_tagger(self) -> Iterator[None]:
+        """A failure of the ID1000 becomes a QDriverError naming it, after every station's safe state."""
+        try:
+            yield
+        except QDriverError:
+            raise
+        except Exception as exc:
+            name = self._tagger_name()
+            assert self.station is not None
+            cfg = self.station.station_config.instruments.get("time_tagger")
+            error = classify(name, cfg.address if cfg is not None else None, exc)
+            raise QDriverError(f"link {self.name}: heralding station {self.station_name}: {error}; the nodes' "
+                               "stations and the heralding station are in their safe state") from exc
+
+    def _safe_state(self) -> None:
+        self._pending = None
+        for end in self.ends:
+            end.safe_state()
+        if self.station is not None:
+            with contextlib.suppress(Exception):
+                self.station.safe_state()
+
+
+def link_controller(shared: dict[str, object], name: str, spec: LinkSpec,
+                    factory: Callable[[str, LinkSpec], LinkController] = LinkController) -> LinkController:
+    """The controller of link ``name`` in the run's ``shared`` dict (created by the first end to connect)."""
+    key = f"heralding-link:{name}"
+    controller = shared.get(key)
+    if controller is None:
+        controller = factory(name, spec)
+        shared[key] = controller
+    if not isinstance(controller, LinkController):
+        raise QDriverError(f"link {name}: the run's shared state holds {type(controller).__name__} under {key!r}")
+    return controller
