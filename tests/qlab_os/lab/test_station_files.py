@@ -17,7 +17,8 @@ from tests.qlab_os.lab.lab_fixtures import LAB_VISALIB, SIM_FILES, STATIONS
 
 SIM_ONLY_KEYS = ("visalib", "pyvisa_sim_file")
 
-ADDRESS_DIFFERS = {("heralding_station", "time_tagger"): "the ID1000 is reached over ZeroMQ on the bench"}
+ADDRESS_DIFFERS = {("heralding_station", "time_tagger"): "the ID1000 is reached over ZeroMQ on the bench",
+                   ("heralding_station_nv_ion", "time_tagger"): "the ID1000 is reached over ZeroMQ on the bench"}
 """Instruments whose bench address cannot be a VISA resource; there the twins differ in the address too."""
 
 
@@ -32,9 +33,10 @@ def _without_sim_keys(station: dict[str, Any]) -> dict[str, Any]:
     return station
 
 
-def test_there_are_four_stations_each_with_two_twins() -> None:
+def test_there_are_five_stations_each_with_two_twins() -> None:
     assert sorted(p.name for p in SIM_FILES) == [
         "heralding_station.sim.yaml",
+        "heralding_station_nv_ion.sim.yaml",
         "ion_node.sim.yaml",
         "nv_node.sim.yaml",
         "nv_node_b.sim.yaml",
