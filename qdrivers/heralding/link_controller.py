@@ -205,7 +205,7 @@ class LinkController:
                 raise QDriverError(
                     f"link {self.name}: nodes {first.node} and {second.node} share "
                     f"{len(common)} heralding stations ({', '.join(common) or 'none'}) in their node setups' "
-                    "routines.entanglement; name the link as one of them")
+                    "entanglement; name the link as one of them")
             files = {first.heralding_station_file(common[0]), second.heralding_station_file(common[0])}
             if len(files) != 1:
                 raise QDriverError(f"link {self.name}: nodes {first.node} and {second.node} name different station "

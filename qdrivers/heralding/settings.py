@@ -1,15 +1,13 @@
 """The entanglement settings of a node setup file: per heralding station, which station file, which AWG marker
 emits towards it, and the operating choice alpha.
 
-They live under ``routines.entanglement`` of ``station_configs/nodes/<node>.yaml`` (the node setup's schema has no
-other free section; it is not a calibration routine)::
+They live under ``entanglement`` of ``station_configs/nodes/<node>.yaml``::
 
-    routines:
-      entanglement:
-        nv_link:                                  # the heralding station (lab and link name)
-          station: ../heralding_station.sim.yaml  # its QCoDeS station, relative to the node setup file
-          emit_marker: "emit:nv_link"             # the awg.markers entry of the optical excitation towards it
-          alpha: 0.1                              # bright-state population sqrt(alpha)|0> + sqrt(1-alpha)|1>
+    entanglement:
+      nv_link:                                  # the heralding station (lab and link name)
+        station: ../heralding_station.sim.yaml  # its QCoDeS station, relative to the node setup file
+        emit_marker: "emit:nv_link"             # the awg.markers entry of the optical excitation towards it
+        alpha: 0.1                              # bright-state population sqrt(alpha)|0> + sqrt(1-alpha)|1>
 
 alpha trades rate for fidelity (herald probability ~ 2 alpha eta, fidelity ~ 1 - alpha; Humphreys 2018, Hermans
 2022): an operating choice of the link, not a calibrated constant. The attempt element's timings are in ``timing``
@@ -44,10 +42,10 @@ class EntSettings:
 def entanglement_settings(setup: NodeSetup) -> dict[str, EntSettings]:
     """The node's settings per heralding station (empty when the node setup has none)."""
     source = str(setup.path)
-    raw = setup.routines.get("entanglement", {})
+    raw = setup.entanglement
     out = {}
     for station, entry in raw.items():
-        key = f"routines.entanglement.{station}"
+        key = f"entanglement.{station}"
         if not isinstance(entry, dict):
             raise ConfigError(source, key, "expected a mapping with station, emit_marker and alpha")
         unknown = set(entry) - _KEYS

@@ -19,7 +19,7 @@ transition frequency and power; the counters are armed. Then:
   AWG runs the attempt loop itself (spin pumping, the alpha rotation, the optical excitation) until the herald,
   which the station wires to the AWG's event input. The response's duration is the lab time the whole took
   (attempts x element length on hardware), ``bell_index`` 1 (Psi+, detector 0) or 2 (Psi-, detector 1), or 0 after
-  the Pauli correction when the link asks for it. The node setup's ``routines.entanglement`` names the stations.
+  the Pauli correction when the link asks for it. The node setup's ``entanglement`` names the stations.
 
 Anything else (two-qubit gates) raises UnsupportedInstructionError. A failure of an instrument
 during an instruction puts the station in its safe state and raises a QDriverError naming the instrument.
@@ -153,10 +153,10 @@ class NVQDriver(QDriver):
 
     def connect_link(self, name: str, spec: LinkSpec, shared: dict[str, object]) -> None:
         """Join link ``name``'s controller (one per run, in ``shared``); the node setup must name a heralding
-        station of the link in ``routines.entanglement``."""
+        station of the link in ``entanglement``."""
         if not self.library.attempts:
             raise UnsupportedInstructionError(f"node {self.setup.node}: link {name}: the node setup {self.setup.path}"
-                                              " names no heralding station under routines.entanglement")
+                                              " names no heralding station under entanglement")
         controller = link_controller(shared, name, spec)
         end = NVLinkEnd(self, name)
         controller.register(end, spec)
@@ -416,7 +416,7 @@ class NVQDriver(QDriver):
         natives = ", ".join(sorted({g.op.value + (f" ({','.join(sorted(a.value for a in g.axes))})" if g.axes else "")
                                     for g in self._spec.natives}))
         if op is PhysicalOp.ENT and not self.library.attempts:
-            why = f"ENT needs a heralding station under routines.entanglement in {self.setup.path}"
+            why = f"ENT needs a heralding station under entanglement in {self.setup.path}"
         elif op not in self._HANDLERS:
             why = f"{op.value} is not a native instruction of this NV node ({self._spec.num_qubits} qubit(s))"
         else:

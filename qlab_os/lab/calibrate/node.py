@@ -29,7 +29,7 @@ from qlab_os.errors import ConfigError
 NODES_DIR = Path(__file__).resolve().parents[3] / "station_configs" / "nodes"
 """Where ``qlab-os calibrate NODE`` looks for ``NODE.yaml`` when NODE is not a path."""
 
-_KEYS = ("node", "platform", "station", "instruments", "prepare", "awg", "timing", "routines")
+_KEYS = ("node", "platform", "station", "instruments", "prepare", "awg", "timing", "routines", "entanglement")
 _AWG_KEYS = ("sample_rate_hz", "amplitude_vpp", "iq_channels", "markers")
 
 
@@ -62,6 +62,8 @@ class NodeSetup:
     awg: AWGWiring
     timing: dict[str, float]
     routines: dict[str, dict[str, Any]] = field(default_factory=dict)
+    entanglement: dict[str, Any] = field(default_factory=dict)
+    """Per heralding station: how the node entangles through it (read by ``qdrivers.heralding.settings``)."""
 
     def instrument_name(self, role: str) -> str:
         try:
@@ -142,6 +144,9 @@ def load_node(path: Path) -> NodeSetup:
     routines = data.get("routines") or {}
     if not isinstance(routines, dict) or not all(isinstance(v, dict) for v in routines.values()):
         raise ConfigError(source, "routines", "expected a mapping of routine name -> settings mapping")
+    entanglement = data.get("entanglement") or {}
+    if not isinstance(entanglement, dict):
+        raise ConfigError(source, "entanglement", "expected a mapping of heralding station -> settings mapping")
     return NodeSetup(
         path=path,
         node=node,
@@ -152,6 +157,7 @@ def load_node(path: Path) -> NodeSetup:
         awg=_awg(require(data, "awg", dict, source, "awg"), source),
         timing=timing,
         routines={str(k): dict(v) for k, v in routines.items()},
+        entanglement={str(k): v for k, v in entanglement.items()},
     )
 
 
