@@ -152,3 +152,15 @@ def rsp_then_cnot(pair: ComplexMatrix, ion_basis: str, readout_nv: npt.NDArray[n
     if ion_basis == "Z":
         return float(sum(p[m, a, a] for m in (0, 1) for a in (0, 1)))
     return float(sum(p[m, a, b] for m in (0, 1) for a in (0, 1) for b in (0, 1) if (a ^ b) == m))
+
+
+def local_cnot(ion_basis: str, readout_q0: npt.NDArray[np.float64], readout_q1: npt.NDArray[np.float64]) -> float:
+    """The lab demo's ion part without a link: q0 = |+> made locally, CNOT(q0 -> q1), both measured in
+    ``ion_basis``; P(agreement): in Z the two read the same, in X their parity is even."""
+    plus = np.full((2, 2), 0.5, dtype=np.complex128)
+    rho = _kron(plus, np.diag([1.0, 0.0]).astype(np.complex128))
+    u = cnot(0, 1, 2)
+    rho = u @ rho @ u.conj().T
+    rotation = BASIS_ROTATION[ion_basis]
+    p = outcome_probabilities(rho, (rotation, rotation), (readout_q0, readout_q1))
+    return float(p[0, 0] + p[1, 1])

@@ -8,7 +8,7 @@ import math
 import numpy as np
 import pytest
 
-from qlab_os.lab.single_click import SingleClickLink, agreement, readout_matrix, rsp_then_cnot
+from qlab_os.lab.single_click import SingleClickLink, agreement, local_cnot, readout_matrix, rsp_then_cnot
 from sim_instruments.physics.heralding import Click, HeraldingParams, SingleClickStation
 from sim_instruments.physics.world import QuantumWorld
 
@@ -56,3 +56,11 @@ def test_perfect_pair_statistics() -> None:
     # a readout that always says 0 makes every Z comparison agree and every parity even (right half the time)
     blind = readout_matrix(1.0, 0.0)
     assert rsp_then_cnot(phi_plus, "X", blind, perfect, perfect) == pytest.approx(0.5)
+
+
+def test_local_cnot_agreement() -> None:
+    perfect = readout_matrix(1.0, 1.0)
+    assert local_cnot("Z", perfect, perfect) == pytest.approx(1.0)
+    assert local_cnot("X", perfect, perfect) == pytest.approx(1.0)
+    # one ion read with F1 = 0.9: the |11> half of the Z outcomes disagrees 10 % of the time
+    assert local_cnot("Z", perfect, readout_matrix(1.0, 0.9)) == pytest.approx(0.95)
