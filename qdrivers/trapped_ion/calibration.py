@@ -5,17 +5,20 @@ docs/calibration.md). :func:`load_ion_calibration` checks that every entry the d
 instrument is touched, and names the missing ones with the routine that writes each. :func:`ion_spec` turns the
 values into the :class:`~qlab_os.qdevice.spec.QDeviceSpec` the kernel schedules with:
 
-- **rotations**: the depolarising probability is the one whose flip probability equals the carrier pi pulse's, as
-  the thermal motion (calibrated ``motional_n_bar`` with the operator's Lamb-Dicke ``eta``) makes it: a pi pulse of
-  the calibrated length and amplitude flips ``P = sum_n p_n sin^2(pi Omega_n t_pi)`` (the calibration's own
-  thermal-flop model), and a depolarising channel of probability ``p`` after a perfect flip reads ``1 - p/2``, so
-  ``p = 2 (1 - P)``;
-- **readout**: ``p_flip_0 = 1 - detection_fidelity_bright``; the calibrated dark fidelity includes the dark
+- **rotations** (per ion, each with its own calibrated pi pulse): the depolarising probability is the one whose
+  flip probability equals the carrier pi pulse's, as the thermal motion (calibrated ``motional_n_bar`` with the
+  operator's Lamb-Dicke ``eta``) makes it: a pi pulse of the calibrated length and amplitude flips
+  ``P = sum_n p_n sin^2(pi Omega_n t_pi)`` (the calibration's own thermal-flop model), and a depolarising channel
+  of probability ``p`` after a perfect flip reads ``1 - p/2``, so ``p = 2 (1 - P)``;
+- **readout** (both ions: ion 0's detection calibration, both PMTs see the same rates):
+  ``p_flip_0 = 1 - detection_fidelity_bright``; the calibrated dark fidelity includes the dark
   preparation error ``e`` (shots that stayed bright), so the detection's own dark error is
   ``1 - (F_dark - e (1 - F_bright)) / (1 - e)``;
 - **initialisation**: the part of the dark preparation error that the thermal pi pulse does not explain is
   optical pumping into the bright, undriven spectator, ``eps = 1 - (1 - e) / P``; it is modelled as a depolarising
   probability ``2 eps`` (the spectator reads like a qubit left in ``|0>``: an approximation, documented);
+- **MS**: a two-qubit depolarising probability from both ions' dephasing at the echo T2 during the calibrated gate
+  (:meth:`IonCalibration.ms_depolarising_probability`); the closed-loop gate itself is exact;
 - **qubit**: ``t2_ns`` is the echo T2 (``t2_729_s``); T1 (the D5/2 lifetime, ~1.2 s) has no calibration routine and
   is left out (infinite), which is safe beside a T2 of milliseconds. T2* is given in the spec's description.
 
@@ -51,6 +54,15 @@ REQUIRED: dict[str, str] = {
     "detection_fidelity_bright": "detection",
     "detection_fidelity_dark": "detection",
     "dark_preparation_error": "detection",
+    "rabi_729_ion1_frequency_hz_per_volt": "rabi_729_ion1",
+    "pi_pulse_729_ion1_amplitude_v": "rabi_729_ion1",
+    "ms_sideband_rabi_hz_per_volt": "ms_gate",
+    "ms_gate_amplitude_v": "ms_gate",
+    "ms_gate_duration_s": "ms_gate",
+    "ms_detuning_hz": "ms_gate",
+    "ms_mode_frequency_hz": "ms_gate",
+    "aom_729_ms_frequency_hz": "ms_gate",
+    "aom_729_ms_power_dbm": "ms_gate",
 }
 """Calibration entry -> the routine of ``qlab-os calibrate ion`` that writes it."""
 
@@ -80,6 +92,32 @@ class IonCalibration:
     detection_fidelity_bright: float
     detection_fidelity_dark: float
     dark_preparation_error: float
+    rabi_729_ion1_frequency_hz_per_volt: float
+    pi_pulse_729_ion1_amplitude_v: float
+    ms_sideband_rabi_hz_per_volt: float
+    ms_gate_amplitude_v: float
+    ms_gate_duration_s: float
+    ms_detuning_hz: float
+    ms_mode_frequency_hz: float
+    aom_729_ms_frequency_hz: float
+    aom_729_ms_power_dbm: float
+
+    n_ions = 2
+    """The chain the calibration describes: ion 0 (``*_729_*`` entries) and ion 1 (``*_ion1_*``)."""
+
+    @property
+    def pi_amplitudes_v(self) -> tuple[float, float]:
+        return (self.pi_pulse_729_amplitude_v, self.pi_pulse_729_ion1_amplitude_v)
+
+    @property
+    def rabi_frequencies_hz_per_volt(self) -> tuple[float, float]:
+        return (self.rabi_729_frequency_hz_per_volt, self.rabi_729_ion1_frequency_hz_per_volt)
+
+    def ms_depolarising_probability(self, duration_s: float) -> float:
+        """Two-qubit depolarising probability of the MS gate: the Bell-state fidelity loss from both ions'
+        dephasing at the calibrated echo T2 during the gate, ``F = (1 + exp(-2 t / T2)) / 2 = 1 - 3 p / 4``. The
+        gate itself is exact at the calibrated closed loop (docs/physics.md)."""
+        return _clamp(2.0 / 3.0 * (1.0 - math.exp(-2.0 * duration_s / self.t2_729_s)))
 
     @property
     def aom_729_frequency_hz(self) -> float:
@@ -87,10 +125,10 @@ class IonCalibration:
         measured in the laser frame (twice the AOM frequency, double pass)."""
         return self.aom_729_resonance_hz + self.ramsey_729_detuning_hz / 2.0
 
-    def pi_flip_probability(self) -> float:
-        """Probability that the calibrated pi pulse flips the thermal ion (free-ion Rabi frequency times the
+    def pi_flip_probability(self, ion: int = 0) -> float:
+        """Probability that the calibrated pi pulse flips the thermal ion ``ion`` (free-ion Rabi frequency times the
         Debye-Waller factor of each motional state, thermal weights with ``motional_n_bar``)."""
-        omega_hz = self.rabi_729_frequency_hz_per_volt * self.pi_pulse_729_amplitude_v
+        omega_hz = self.rabi_frequencies_hz_per_volt[ion] * self.pi_amplitudes_v[ion]
         flop = thermal_flop(self.lamb_dicke_eta, None)
         t = np.asarray([self.pi_pulse_729_duration_s], dtype=np.float64)
         return float(flop(t, omega_hz, self.motional_n_bar, 1.0, 0.0)[0])
@@ -148,26 +186,35 @@ def load_ion_calibration(path: Path, node: str) -> IonCalibration:
 
 
 def ion_spec(calibration: IonCalibration, durations_ns: dict[str, int], *, ideal: bool = False) -> QDeviceSpec:
-    """The one-ion device spec (see the module docstring). ``durations_ns``: ``init``, ``rot``, ``meas``."""
-    rot_p = _clamp(2.0 * (1.0 - calibration.pi_flip_probability()))
+    """The two-ion device spec (see the module docstring). ``durations_ns``: ``init``, ``rot``, ``meas``, ``ms``."""
     init_p = _clamp(2.0 * calibration.pumping_error())
     t2_ns = calibration.t2_729_s * 1e9
+    ms_p = calibration.ms_depolarising_probability(durations_ns["ms"] * 1e-9)
+    rotations = [
+        {"op": "rot", "axes": ["x", "y"], "qubits": [ion], "duration_ns": durations_ns["rot"],
+         "depolarising_prob": _clamp(2.0 * (1.0 - calibration.pi_flip_probability(ion)))}
+        for ion in range(calibration.n_ions)
+    ]
     spec = parse_spec(
         {
             "name": f"ion:{calibration.node}",
             "description": (
-                f"40Ca+ node {calibration.node!r}, one ion (S1/2-D5/2 optical qubit) from {calibration.path}: "
-                f"T2 (echo) {calibration.t2_729_s * 1e3:.3g} ms, T2* {calibration.t2_star_729_s * 1e3:.3g} ms, "
-                f"thermal n_bar {calibration.motional_n_bar:.3g}; z rotations are software frame updates"
+                f"40Ca+ node {calibration.node!r}, a chain of {calibration.n_ions} ions (S1/2-D5/2 optical qubits) "
+                f"from {calibration.path}: T2 (echo) {calibration.t2_729_s * 1e3:.3g} ms, T2* "
+                f"{calibration.t2_star_729_s * 1e3:.3g} ms, thermal n_bar {calibration.motional_n_bar:.3g}; addressed "
+                f"x/y rotations, z rotations as software frame updates, MS gate of "
+                f"{calibration.ms_gate_duration_s * 1e6:.3g} us; init and meas act on the whole chain"
             ),
-            "qubits": [{"name": "ion0", "communication": True, "t2_ns": t2_ns, "t1_ns": math.inf}],
+            "qubits": [{"name": f"ion{k}", "communication": k == 0, "t2_ns": t2_ns, "t1_ns": math.inf}
+                       for k in range(calibration.n_ions)],
             "readout": {"p_flip_0": calibration.readout_p_flip_0(), "p_flip_1": calibration.readout_p_flip_1()},
             "native": [
-                {"op": "init", "qubits": [0], "duration_ns": durations_ns["init"], "depolarising_prob": init_p},
-                {"op": "rot", "axes": ["x", "y"], "qubits": [0], "duration_ns": durations_ns["rot"],
-                 "depolarising_prob": rot_p},
-                {"op": "rot", "axes": ["z"], "qubits": [0], "duration_ns": 0},
-                {"op": "meas", "qubits": [0], "duration_ns": durations_ns["meas"]},
+                {"op": "init", "qubits": list(range(calibration.n_ions)), "duration_ns": durations_ns["init"],
+                 "depolarising_prob": init_p},
+                *rotations,
+                {"op": "rot", "axes": ["z"], "qubits": list(range(calibration.n_ions)), "duration_ns": 0},
+                {"op": "ms", "pairs": [[0, 1]], "duration_ns": durations_ns["ms"], "depolarising_prob": ms_p},
+                {"op": "meas", "qubits": list(range(calibration.n_ions)), "duration_ns": durations_ns["meas"]},
             ],
         },
         source=str(calibration.path),

@@ -6,18 +6,35 @@ connection the driver checks the calibration, connects the station, applies the 
 on, AOM drive), tunes the 729 AOM source to the calibrated line at the calibrated power, arms the PMT counter and
 uploads its pulse library (:mod:`qdrivers.trapped_ion.pulses`) to the AWG, once. Then:
 
-- ``INIT``: the ``init`` block (Doppler cooling, optical pumping into S1/2 = ``|0>``); the software frame is reset;
-- ``ROT`` x/y: a 729 pulse of the library, its length the angle's share of the calibrated pi time, the axis (and
-  the software frame) set as the AOM source's RF phase, which is the phase of the 729 light;
-- ``ROT`` z: a software frame update (standard for trapped ions and superconducting qubits: ``R_z(a)`` commutes
-  with measurement in Z, so it is carried into the phase of every later x/y pulse, ``phi -> phi - a``); no light,
-  no time;
-- ``MEAS``: the ``meas`` block (detection window gated to the PMT counter, then 854 repump); counts below the
-  calibrated ``detection_threshold_counts`` are dark, i.e. D5/2, outcome 1. The repump leaves the ion in ``|0>``
-  whatever the outcome;
+The node traps a chain of two ions, qubits 0 (the communication ion) and 1:
+
+- ``INIT`` of one ion: the ``init`` block, which acts on the whole chain (854 repump, Doppler cooling, optical
+  pumping are global light). So that the other ion keeps its state, INIT is refused while the other ion holds a
+  quantum state (touched by an x/y rotation or MS since its last INIT or MEAS); an ion in a known Z eigenstate
+  (initialised, or measured as ``c``) is put back with an addressed pi pulse when ``c = 1``;
+- ``ROT`` x/y on ion ``k``: a 729 pulse of the library on ion ``k`` (AOD marker), its length the angle's share of
+  ion ``k``'s calibrated pi time, the axis (and ion ``k``'s software frame) set as the AOM source's RF phase, which
+  is the phase of the 729 light. The beam's wing on the neighbour (crosstalk) is not compensated;
+- ``ROT`` z: a per-ion software frame update (standard for trapped ions and superconducting qubits: ``R_z(a)``
+  commutes with measurement in Z, so it is carried into the phase of every later x/y pulse on that ion,
+  ``phi -> phi - a``); no light, no time;
+- ``MS(theta)`` on (0, 1): the ``ms`` block (one closed loop of the bichromatic beam) with the angle set by the
+  bichromatic RF power (``Phi ~ Omega^2 ~ P``: ``P = P_cal + 10 log10(theta / (pi/2))`` dB, at the SGS100A's
+  0.01 dB steps; a negative angle is played as ``theta + 2 pi``, equal up to a global phase, as the sideband
+  source cannot go below the mode to flip the sign of ``delta``), and the spin phase by the ``aom_729_ms`` RF
+  phase. A global beam drives both ions with one phase, but the logical gate in the software
+  frames ``f_0, f_1`` is ``exp(-i theta/2 s_(-f0) s_(-f1))``; when the frames differ the driver first makes the
+  difference physical: ``R_z(f_1 - f_0)`` on ion 1 as two addressed pi pulses at phases ``0`` and
+  ``(f_1 - f_0)/2 + pi`` (their product is ``R_z`` up to a global phase; the ``+ pi`` makes the crosstalk on ion 0
+  cancel when the difference is small), then sets ``f_1 = f_0`` and plays the gate at spin phase ``-f_0``. Exact
+  up to the pulses' own errors;
+- ``MEAS`` of one or both ions: the ``meas`` block images both ions in one window (SR400 counters A and B). The
+  outcomes of the requested ions are returned (counts below the calibrated threshold are dark, D5/2, outcome 1);
+  the other ion, projected by the same light, keeps its outcome: a later ``MEAS`` of it, with nothing done to it
+  in between, returns that outcome without a new window. No repump: each ion stays in its projected state;
 - ``NONE``: nothing is played; the time passes (on the simulated lab, the node's clock follows the kernel's);
-- anything else (MS, CNOT, CZ, CROT, ENT, a qubit other than 0): :class:`UnsupportedInstructionError`. This node
-  holds one ion; chains with addressed beams and the bichromatic MS gate, and ion-photon entanglement, come later.
+- anything else (CNOT, CZ, CROT, ENT, other qubits): :class:`UnsupportedInstructionError` (the translator lowers
+  CNOT and CZ onto MS; ion-photon entanglement, ENT, is not built in this driver yet).
 
 Time: the driver never advances the kernel's clock; it reports each instruction's duration. On hardware that is the
 played block's length; on the simulated lab it is the lab time the instruction took, read from the lab node's clock,
@@ -52,12 +69,14 @@ from qlab_os.qdevice.spec import QDeviceSpec
 
 __all__ = ["TrappedIonQDriver", "default_calibration_file"]
 
-_ROLES = ("awg", "aom_729", "pmt_counter")
+_ROLES = ("awg", "aom_729", "aom_729_ms", "ms_sideband", "pmt_counter")
+_CHANNELS = ("A", "B")
+"""SR400 counter of each ion's PMT."""
+_POWER_STEP_DB = 0.01
 _AXIS_PHASE_RAD = {Axis.X: 0.0, Axis.Y: math.pi / 2}
 _NOT_YET = {
-    PhysicalOp.MS: "the Molmer-Sorensen gate needs a chain of two or more ions and the bichromatic 729 beam",
-    PhysicalOp.CNOT: "two-qubit gates need a chain of two or more ions (the native one is MS)",
-    PhysicalOp.CZ: "two-qubit gates need a chain of two or more ions (the native one is MS)",
+    PhysicalOp.CNOT: "the chain's native two-qubit gate is MS (the translator lowers CNOT onto it)",
+    PhysicalOp.CZ: "the chain's native two-qubit gate is MS (the translator lowers CZ onto it)",
     PhysicalOp.CROT: "CROT is the NV electron-carbon gate; an ion chain's native two-qubit gate is MS",
     PhysicalOp.ENT: "ion-photon entanglement (the 393 nm excitation into the heralding link) is not built yet",
 }
@@ -80,15 +99,22 @@ class TrappedIonQDriver(QDriver):
         self._calibration = calibration
         self._station = station
         self._clock = clock
-        self._frame_rad = 0.0
+        n = calibration.n_ions
+        self._frames_rad = [0.0] * n
+        self._basis: list[int | None] = [0] * n
+        """Per ion: the Z eigenstate it is known to be in (0 or 1), or None while it holds a quantum state."""
+        self._held: list[int | None] = [None] * n
+        """Per ion: an outcome read in an earlier window that no MEAS of that ion has returned yet."""
         self._rf_phase_deg: float | None = None
+        self._source_settings: dict[tuple[str, str], float] = {}
         self._faulted = False
         try:
             self._instruments = {role: self._instrument(role) for role in _ROLES}
             self._library = PulseLibrary(setup, calibration)
             durations = {"init": self._library.duration_ns(self._library.init),
                          "rot": self._library.longest_rotation_ns,
-                         "meas": self._library.duration_ns(self._library.meas)}
+                         "meas": self._library.duration_ns(self._library.meas),
+                         "ms": self._library.duration_ns(self._library.ms)}
             self._spec = ion_spec(calibration, durations, ideal=ideal)
             lab = simulated_lab_spec(station, setup.instrument_name("awg"))
             awg_address = station.station_config.instruments[setup.instrument_name("awg")].address
@@ -176,11 +202,13 @@ class TrappedIonQDriver(QDriver):
             self._lab_clock.catch_up()
         outcomes: tuple[int, ...] = ()
         if op is PhysicalOp.INIT:
-            nominal_ns = self._init()
+            nominal_ns = self._init(instruction.qubits)
         elif op is PhysicalOp.ROT:
             nominal_ns = self._rot(instruction)
+        elif op is PhysicalOp.MS:
+            nominal_ns = self._ms(instruction.angle_rad)
         else:
-            nominal_ns, outcomes = self._meas()
+            nominal_ns, outcomes = self._meas(instruction.qubits)
         duration_ns = self._lab_clock.elapsed_ns() if self._lab_clock is not None else nominal_ns
         return PhysicalResponse(duration_ns=duration_ns, outcomes=outcomes)
 
@@ -190,7 +218,10 @@ class TrappedIonQDriver(QDriver):
             self._set_up_instruments()
         if self._lab_clock is not None:
             self._lab_clock.catch_up()
-        self._init()
+        n = self._calibration.n_ions
+        self._basis = [0] * n
+        self._held = [None] * n
+        self._init(tuple(range(n)))
 
     def safe_state(self) -> None:
         """The station's safe state (lasers and outputs off, AWG stopped, counter idle). Never raises."""
@@ -206,47 +237,106 @@ class TrappedIonQDriver(QDriver):
     def _check_supported(self, instruction: PhysicalInstruction) -> None:
         op = instruction.op
         node = self._setup.node
+        n = self._calibration.n_ions
         if op in _NOT_YET:
             raise UnsupportedInstructionError(
-                f"'{instruction}' on ion node {node!r}: not supported: {_NOT_YET[op]}. This node traps one ion "
-                f"(qubit 0); its natives are init, rot x/y/z and meas"
+                f"'{instruction}' on ion node {node!r}: not supported: {_NOT_YET[op]}. This node traps {n} ions "
+                f"(qubits 0 .. {n - 1}); its natives are init, rot x/y/z, ms and meas"
             )
-        if instruction.qubits != (0,):
+        qubits = instruction.qubits
+        if not qubits or len(set(qubits)) != len(qubits) or any(not 0 <= q < n for q in qubits):
             raise UnsupportedInstructionError(
-                f"'{instruction}' on ion node {node!r}: the node traps one ion, qubit 0; got qubits "
-                f"{instruction.qubits}"
+                f"'{instruction}' on ion node {node!r}: the node traps {n} ions, qubits 0 .. {n - 1}; got qubits "
+                f"{qubits}"
             )
+        if op is PhysicalOp.MS and sorted(qubits) != list(range(n)):
+            raise UnsupportedInstructionError(f"'{instruction}' on ion node {node!r}: MS acts on both ions, (0, 1)")
+        if op in (PhysicalOp.ROT, PhysicalOp.INIT) and len(qubits) != 1:
+            raise UnsupportedInstructionError(f"'{instruction}' on ion node {node!r}: {op.value} takes one ion")
         if op is PhysicalOp.ROT and instruction.axis is None:
             raise UnsupportedInstructionError(f"'{instruction}' on ion node {node!r}: a rotation needs an axis")
+        if op is PhysicalOp.INIT:
+            (k,) = qubits
+            busy = [j for j in range(n) if j != k and self._basis[j] is None]
+            if busy:
+                raise UnsupportedInstructionError(
+                    f"'{instruction}' on ion node {node!r}: initialisation (854 repump, cooling, optical pumping) "
+                    f"lights the whole chain and would destroy the quantum state of ion(s) {busy}; measure or "
+                    "initialise them first"
+                )
 
-    def _init(self) -> int:
+    def _init(self, qubits: tuple[int, ...]) -> int:
         self._play(self._library.init)
-        self._frame_rad = 0.0
-        return self._library.duration_ns(self._library.init)
+        total = self._library.duration_ns(self._library.init)
+        for j in range(self._calibration.n_ions):
+            if j in qubits:
+                self._basis[j], self._held[j] = 0, None
+            elif self._basis[j] == 1:  # the global init emptied D5/2: put the ion back in |1>
+                total += self._play_rotation(j, 0.0, math.pi)
+            self._frames_rad[j] = 0.0
+        return total
 
     def _rot(self, instruction: PhysicalInstruction) -> int:
         assert instruction.axis is not None
+        (k,) = instruction.qubits
         if instruction.axis is Axis.Z:
-            self._frame_rad = (self._frame_rad + instruction.angle_rad) % (2.0 * math.pi)
+            self._frames_rad[k] = (self._frames_rad[k] + instruction.angle_rad) % (2.0 * math.pi)
             return 0
-        pulse = self._library.rotation(_AXIS_PHASE_RAD[instruction.axis] - self._frame_rad, instruction.angle_rad)
+        self._basis[k], self._held[k] = None, None
+        return self._play_rotation(k, _AXIS_PHASE_RAD[instruction.axis] - self._frames_rad[k], instruction.angle_rad)
+
+    def _play_rotation(self, ion: int, phase_rad: float, angle_rad: float) -> int:
+        pulse = self._library.rotation(phase_rad, angle_rad)
         if pulse.samples == 0:
             return 0
         self._set_rf_phase(pulse.phase_rad)
-        block = self._library.rotations[pulse.samples]
+        block = self._library.rotations_of[ion][pulse.samples]
         self._play(block)
         return self._library.duration_ns(block)
 
-    def _meas(self) -> tuple[int, tuple[int, ...]]:
+    def _ms(self, angle_rad: float) -> int:
+        theta = angle_rad % (2.0 * math.pi)  # MS(theta - 2 pi) = -MS(theta): a global phase
+        if theta < 1e-12 or 2.0 * math.pi - theta < 1e-12:
+            return 0
+        total = 0
+        f0, f1 = self._frames_rad
+        difference = math.remainder(f1 - f0, 2.0 * math.pi)
+        if abs(difference) > 1e-9:  # make the frames' difference physical: R_z(f1 - f0) on ion 1
+            total += self._play_rotation(1, 0.0, math.pi)
+            total += self._play_rotation(1, difference / 2.0 + math.pi, math.pi)
+            self._frames_rad[1] = f0
+        cal = self._calibration
+        power = cal.aom_729_ms_power_dbm + 10.0 * math.log10(theta / (math.pi / 2.0))
+        self._set_source("aom_729_ms", "power", round(power / _POWER_STEP_DB) * _POWER_STEP_DB)
+        degrees = round(math.degrees((-f0) % (2.0 * math.pi)), 2) % 360.0
+        self._set_source("aom_729_ms", "phase", degrees)
+        self._play(self._library.ms)
+        for j in range(cal.n_ions):
+            self._basis[j], self._held[j] = None, None
+        return total + self._library.duration_ns(self._library.ms)
+
+    def _meas(self, qubits: tuple[int, ...]) -> tuple[int, tuple[int, ...]]:
+        if all(self._held[k] is not None for k in qubits):
+            outcomes = tuple(int(self._held[k] or 0) for k in qubits)
+            for k in qubits:
+                self._held[k] = None
+            return 0, outcomes
         self._play(self._library.meas)
+        read = []
         with self._talking_to("pmt_counter"):
-            counts = int(self._instruments["pmt_counter"].A.last_count())
-        if counts < 0:
+            counter = self._instruments["pmt_counter"]
+            for channel in _CHANNELS[: self._calibration.n_ions]:
+                read.append(int(getattr(counter, channel).last_count()))
+        if min(read) < 0:
             self._fail("pmt_counter", "the PMT counter has no completed gate window after the detection block; "
                        "check that the AWG marker gating it is wired as the node setup says")
-        self._frame_rad = 0.0
-        outcome = 1 if counts < self._calibration.detection_threshold_counts else 0
-        return self._library.duration_ns(self._library.meas), (outcome,)
+        threshold = self._calibration.detection_threshold_counts
+        window = [1 if counts < threshold else 0 for counts in read]
+        for j, outcome in enumerate(window):
+            self._basis[j] = outcome
+            self._held[j] = None if j in qubits else outcome
+            self._frames_rad[j] = 0.0
+        return self._library.duration_ns(self._library.meas), tuple(window[k] for k in qubits)
 
     # ---- instruments -----------------------------------------------------------------------------
 
@@ -265,13 +355,22 @@ class TrappedIonQDriver(QDriver):
         self._set_rf_phase(0.0)
         with self._talking_to("aom_729"):
             self._instruments["aom_729"].status(True)
+        self._source_settings = {}
+        self._set_source("aom_729_ms", "frequency", cal.aom_729_ms_frequency_hz)
+        self._set_source("aom_729_ms", "power", cal.aom_729_ms_power_dbm)
+        self._set_source("ms_sideband", "frequency", cal.ms_mode_frequency_hz + cal.ms_detuning_hz)
+        with self._talking_to("aom_729_ms"):
+            self._instruments["aom_729_ms"].IQ_state(True)
+            self._instruments["aom_729_ms"].status(True)
+        with self._talking_to("ms_sideband"):
+            self._instruments["ms_sideband"].status(True)
         with self._talking_to("pmt_counter"):
             counter = self._instruments["pmt_counter"]
             counter.reset()
             counter.start()
         with self._talking_to("awg"):
             self._library.upload(self._instruments["awg"])
-        self._frame_rad = 0.0
+        self._frames_rad = [0.0] * self._calibration.n_ions
 
     def _apply_prepare(self) -> None:
         for dotted, value in self._setup.prepare.items():
@@ -292,6 +391,14 @@ class TrappedIonQDriver(QDriver):
         with self._talking_to("aom_729"):
             self._instruments["aom_729"].phase(degrees)
         self._rf_phase_deg = degrees
+
+    def _set_source(self, role: str, parameter: str, value: float) -> None:
+        """Set ``parameter`` of the source of ``role`` unless it holds ``value`` already (as this driver set it)."""
+        if self._source_settings.get((role, parameter)) == value:
+            return
+        with self._talking_to(role):
+            getattr(self._instruments[role], parameter)(value)
+        self._source_settings[(role, parameter)] = value
 
     def _play(self, block: Any) -> None:
         with self._talking_to("awg"):

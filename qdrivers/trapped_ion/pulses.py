@@ -3,15 +3,20 @@ calibration file and uploaded once.
 
 Blocks (one trigger plays one block; markers by function from the node setup's ``awg.markers``):
 
-- ``init``: Doppler cooling (397 + 866, marker ``cool``, ``timing.cool_s``), optical pumping (``pump``,
-  ``timing.pump_s``), a settle gap (``timing.settle_s``);
-- ``meas``: settle, detection window (``cool`` and ``counter_gate``, ``timing.detect_s``: the PMT counter counts
-  exactly this window), 854 repump (``repump``, ``timing.repump_s``), so the ion ends in S1/2 = ``|0>``;
-- ``rot[k]``, ``k = 1 .. N``: a 729 pulse of ``k`` samples at the calibrated pi-pulse amplitude on I (phase 0),
-  where ``N`` samples are the calibrated pi pulse. Every rotation angle in ``(0, pi]`` is one of them: its length
+- ``init`` (every ion of the chain): 854 repump (``repump``, ``timing.repump_s``), Doppler cooling (397 + 866,
+  marker ``cool``, ``timing.cool_s``), optical pumping (``pump``, ``timing.pump_s``), a settle gap
+  (``timing.settle_s``, AOD tones on: no 729 RF, no light);
+- ``meas`` (every ion in one window): settle, detection window (``cool`` and ``counter_gate``, ``timing.detect_s``:
+  both PMT channels count exactly this window). No repump: each ion stays in the state it was projected to;
+- ``rot[ion][k]``, ``k = 1 .. N``: a 729 pulse of ``k`` samples on ion ``ion`` (AOD marker ``address_<ion>``) at
+  that ion's calibrated pi-pulse amplitude on I (phase 0), where ``N`` samples are the calibrated pi pulse. Every
+  rotation angle in ``(0, pi]`` is one of them: its length
   is the angle's share of the pi time (length scaling at the calibrated Rabi frequency), on the AWG's sample grid,
   so an angle is off by at most half a sample (``pi / 2N``; ``N = 100`` at 10 MSa/s and 10 us). The axis and sign
-  are not in the waveform: the driver sets the AOM source's phase, which is the phase of the 729 light.
+  are not in the waveform: the driver sets the AOM source's phase, which is the phase of the 729 light;
+- ``ms``: the bichromatic beam (marker ``ms``) for one closed loop (``ms_gate_duration_s``) at the calibrated
+  ``MS(pi/2)`` amplitude. The angle is set by the ``aom_729_ms`` power, the sign by the side of the mode the tones
+  sit on, the spin phase by that source's phase (the driver does all three).
 
 The calibration routines build the same cooling, pumping, pulse and detection pieces (qlab_os/lab/calibrate/ion.py);
 the driver's library mirrors them so that its pi pulse is the one the detection calibration measured.
@@ -63,20 +68,29 @@ class PulseLibrary:
             return wiring.marker(function, source)
 
         t = setup.time_s
+        aod = [marker(f"address_{k}") for k in range(calibration.n_ions)]
         self.init = self._add("init", [
-            idle(t("cool_s"), [marker("cool")]), idle(t("pump_s"), [marker("pump")]), idle(t("settle_s"))])
+            idle(t("repump_s"), [marker("repump")]), idle(t("cool_s"), [marker("cool")]),
+            idle(t("pump_s"), [marker("pump")]), idle(t("settle_s"), aod)])
         self.meas = self._add("meas", [
-            idle(t("settle_s")), idle(t("detect_s"), [marker("cool"), marker("counter_gate")]),
-            idle(t("repump_s"), [marker("repump")])])
+            idle(t("settle_s")), idle(t("detect_s"), [marker("cool"), marker("counter_gate")])])
         self.pi_samples = samples_of(calibration.pi_pulse_729_duration_s, wiring.sample_rate_hz,
                                      f"{calibration.path}: pi_pulse_729_duration_s")
         if self.pi_samples < 1:
             raise ValueError(f"{calibration.path}: pi_pulse_729_duration_s is shorter than one AWG sample")
-        amplitude_v = self.sequence.played_volts(calibration.pi_pulse_729_amplitude_v, wiring.iq_channels[0])
-        self.amplitude_v = amplitude_v
-        self.rotations: dict[int, Block] = {}
-        for k in range(1, self.pi_samples + 1):
-            self.rotations[k] = self._add(f"rot{k}", [Pulse(k / wiring.sample_rate_hz, i_v=amplitude_v)])
+        i_channel = wiring.iq_channels[0]
+        self.amplitudes_v = tuple(self.sequence.played_volts(v, i_channel) for v in calibration.pi_amplitudes_v)
+        self.amplitude_v = self.amplitudes_v[0]
+        self.rotations_of: list[dict[int, Block]] = []
+        for ion, amplitude_v in enumerate(self.amplitudes_v):
+            address = frozenset({aod[ion]})
+            self.rotations_of.append({
+                k: self._add(f"rot{ion}_{k}", [Pulse(k / wiring.sample_rate_hz, i_v=amplitude_v, markers=address)])
+                for k in range(1, self.pi_samples + 1)})
+        self.rotations = self.rotations_of[0]
+        gate_s = calibration.ms_gate_duration_s
+        self.ms_amplitude_v = self.sequence.played_volts(calibration.ms_gate_amplitude_v, i_channel)
+        self.ms = self._add("ms", [Pulse(gate_s, i_v=self.ms_amplitude_v, markers=frozenset({marker("ms")}))])
 
     def _add(self, name: str, pulses: list[Pulse]) -> Block:
         block = self.sequence.add_block([Element(pulses)])

@@ -145,6 +145,24 @@ def test_ion_recovers_the_physics(ion: tuple[dict[str, Any], Path]) -> None:
     _close(p["detection_fidelity_bright"], poisson.sf(t - 1, bright))
 
 
+def test_ion_chain_recovers_the_second_ion_and_the_ms_coupling(ion: tuple[dict[str, Any], Path]) -> None:
+    """Ion 1's addressed Rabi frequency (the AOD factor at its position) and the MS sideband coupling per volt,
+    eta / sqrt(2) (the COM mode of two ions) times each tone's Rabi frequency per volt at the calibrated power."""
+    p, _ = ion
+    phys, wiring = PHYSICS["ion"], WIRING["ion"]
+    per_volt = wiring["rabi_frequency_hz_per_volt"] * _power_factor(wiring, p["aom_729_power_dbm"]["value"])
+    _close(p["rabi_729_ion1_frequency_hz_per_volt"], per_volt * wiring["addressing_rabi_factors"][1])
+    assert wiring["addressing_rabi_factors"][1] != wiring["addressing_rabi_factors"][0]  # a second calibration matters
+    coupling = (phys["lamb_dicke_eta"] / math.sqrt(wiring["ions"]) * wiring["ms_rabi_frequency_hz_per_volt"]
+                * _power_factor(wiring, p["aom_729_ms_power_dbm"]["value"]))
+    _close(p["ms_sideband_rabi_hz_per_volt"], coupling)
+    # The gate the driver plays: MS(pi/2) at one closed loop, 2 pi (g V / delta)^2 = pi / 2.
+    delta = p["ms_detuning_hz"]["value"]
+    assert p["ms_gate_duration_s"]["value"] == pytest.approx(1 / delta)
+    _close(p["ms_gate_amplitude_v"], delta / (2 * coupling))
+    assert p["ms_mode_frequency_hz"]["value"] == phys["axial_mode_frequency_hz"]
+
+
 # -- records ------------------------------------------------------------------------------------------------------
 
 

@@ -1,8 +1,11 @@
-"""Calibration routines of a trapped-ion (40Ca+) node: 729 spectroscopy, 729 Rabi, 729 Ramsey, detection.
+"""Calibration routines of a trapped-ion (40Ca+) node: 729 spectroscopy, 729 Rabi, 729 Ramsey, detection (ion 0;
+the second ion of the chain and the MS gate: :mod:`qlab_os.lab.calibrate.ion_chain`).
 
 Every shot: Doppler cooling (397 + 866, marker ``cool``), optical pumping to ``|0>`` (marker ``pump``), 729 nm
-pulses (AWG I/Q into the 729 AOM source, role ``aom_729``; the laser sees twice the AOM frequency), detection (397
-+ 866 with the PMT gate, markers ``cool`` and ``counter_gate``) read from the SR400 (role ``pmt_counter``) after
+pulses (AWG I/Q into the 729 AOM source, role ``aom_729``; the laser sees twice the AOM frequency; the AOD marker
+``address_<k>`` points the beam at ion k), detection (397
++ 866 with the PMT gate, markers ``cool`` and ``counter_gate``) read from the SR400 (role ``pmt_counter``; ion k on
+counter ``PMT_CHANNELS[k]``) after
 every shot, and an 854 nm repump (marker ``repump``). Sequences, fit models and outputs: docs/calibration.md.
 """
 
@@ -33,6 +36,8 @@ from qlab_os.lab.calibrate.scans import (
 FloatArray = npt.NDArray[np.float64]
 RESONANCE = ("aom_729_resonance_hz", "spectroscopy_729")
 PI_AMPLITUDE = ("pi_pulse_729_amplitude_v", "rabi_729")
+PMT_CHANNELS = ("A", "B")
+"""SR400 counter of each ion's PMT (ion 0 on A, ion 1 on B: the node's imaging)."""
 
 HBAR = 1.054571817e-34  # J s (CODATA 2018)
 ATOMIC_MASS_KG = 1.66053906660e-27  # kg (CODATA 2018)
@@ -83,8 +88,12 @@ def thermal_flop(eta: float, t2_s: float | None) -> fitting.Model:
 
 
 def _prepare(ctx: Context) -> list[Pulse]:
+    """Cooling, pumping and a settle gap. The AOD tones are on in the gap (no 729 RF: no light): every sequence then
+    uses the AWG channels of both address markers, so no element keeps a channel waveform of an earlier upload."""
     t = ctx.setup.time_s
-    return [idle(t("cool_s"), [marker(ctx, "cool")]), idle(t("pump_s"), [marker(ctx, "pump")]), idle(t("settle_s"))]
+    aod = [marker(ctx, f) for f in ctx.setup.awg.markers if f.startswith("address_")]
+    return [idle(t("cool_s"), [marker(ctx, "cool")]), idle(t("pump_s"), [marker(ctx, "pump")]),
+            idle(t("settle_s"), aod)]
 
 
 def _detect(ctx: Context) -> list[Pulse]:
@@ -93,10 +102,12 @@ def _detect(ctx: Context) -> list[Pulse]:
     return [idle(t("settle_s")), idle(t("detect_s"), gate), idle(t("repump_s"), [marker(ctx, "repump")])]
 
 
-def _pulse(duration_s: float, amplitude_v: float, phase_rad: float = 0.0) -> list[Pulse]:
+def _pulse(ctx: Context, duration_s: float, amplitude_v: float, phase_rad: float = 0.0, ion: int = 0) -> list[Pulse]:
+    """A 729 carrier pulse on ion ``ion`` (the AOD marker ``address_<ion>`` points the beam at it)."""
     if duration_s <= 0:
         return []
-    return [Pulse(duration_s, amplitude_v * math.cos(phase_rad), amplitude_v * math.sin(phase_rad))]
+    return [Pulse(duration_s, amplitude_v * math.cos(phase_rad), amplitude_v * math.sin(phase_rad),
+                  frozenset({marker(ctx, f"address_{ion}")}))]
 
 
 def _aom_on(ctx: Context, frequency_hz: float) -> None:
@@ -105,8 +116,9 @@ def _aom_on(ctx: Context, frequency_hz: float) -> None:
     source.status(True)
 
 
-def _shots(ctx: Context, seq: AWGSequence, blocks: list[Block], shots: int) -> npt.NDArray[np.int_]:
-    """PMT counts, blocks x shots: one trigger and one SR400 reading per shot."""
+def _shots(ctx: Context, seq: AWGSequence, blocks: list[Block], shots: int, channel: str = "A") -> npt.NDArray[np.int_]:
+    """PMT counts of SR400 counter ``channel`` (the ion imaged on it), blocks x shots: one trigger and one reading
+    per shot."""
     awg = ctx.instrument("awg")
     start_sr400(ctx, "pmt_counter")
     counts = np.empty((len(blocks), shots), dtype=np.int_)
@@ -115,8 +127,21 @@ def _shots(ctx: Context, seq: AWGSequence, blocks: list[Block], shots: int) -> n
             seq.select(awg, block)
             for k in range(shots):
                 awg.force_trigger()
-                counts[i, k] = last_window_counts(ctx, "pmt_counter")
+                counts[i, k] = window_counts(ctx, channel)
             bar.update(shots)
+    return counts
+
+
+def window_counts(ctx: Context, channel: str) -> int:
+    """Counts of SR400 counter ``channel`` (A or B) in the last gate window."""
+    if channel == "A":
+        return last_window_counts(ctx, "pmt_counter")
+    counts = int(ctx.instrument("pmt_counter").B.last_count())
+    if counts < 0:
+        raise CalibrationError(
+            f"{ctx.node} {ctx.routine_name}: SR400 counter B of {ctx.setup.instrument_name('pmt_counter')!r} has no "
+            "completed gate window after the shot; check the AWG gate marker and the counter's input B"
+        )
     return counts
 
 
@@ -142,7 +167,7 @@ def spectroscopy_729(ctx: Context) -> RoutineResult:
     pulse_s, amplitude_v = s.number("pulse_s"), s.number("pulse_amplitude_v")
     frequencies = np.linspace(s.number("start_hz"), s.number("stop_hz"), s.integer("points"))
     seq = new_sequence(ctx)
-    block = seq.add_block([Element([*_prepare(ctx), *_pulse(pulse_s, amplitude_v), *_detect(ctx)])])
+    block = seq.add_block([Element([*_prepare(ctx), *_pulse(ctx, pulse_s, amplitude_v), *_detect(ctx)])])
     awg = upload(ctx, seq)
     start_sr400(ctx, "pmt_counter")
     seq.select(awg, block)
@@ -173,17 +198,23 @@ def spectroscopy_729(ctx: Context) -> RoutineResult:
 @register("ion", "rabi_729", "729 Rabi flopping against pulse length -> Rabi frequency per volt, n_bar, pi pulse",
           needs=[RESONANCE])
 def rabi_729(ctx: Context) -> RoutineResult:
-    s = ctx.settings()
+    return rabi_scan(ctx, 0)
+
+
+def rabi_scan(ctx: Context, ion: int) -> RoutineResult:
+    """Thermal Rabi flopping of ion ``ion`` (addressed, counted on its PMT channel); the calibration keys of ion 0
+    are ``rabi_729_frequency_hz_per_volt`` etc., those of ion k > 0 carry ``_ion<k>``."""
+    s = ctx.setup.routine("rabi_729")
     shots = ctx.shots(30)
     seq = new_sequence(ctx)
     amplitude_v = seq.played_volts(s.number("amplitude_v"), ctx.setup.awg.iq_channels[0])
     rate = ctx.setup.awg.sample_rate_hz
     durations = np.unique([on_grid(t, rate) for t in np.linspace(0, s.number("max_duration_s"), s.integer("points"))])
-    blocks = [seq.add_block([Element([*_prepare(ctx), *_pulse(float(t), amplitude_v), *_detect(ctx)])])
+    blocks = [seq.add_block([Element([*_prepare(ctx), *_pulse(ctx, float(t), amplitude_v, ion=ion), *_detect(ctx)])])
               for t in durations]
     upload(ctx, seq)
     _aom_on(ctx, ctx.require(*RESONANCE))
-    raw = _shots(ctx, seq, blocks, shots)
+    raw = _shots(ctx, seq, blocks, shots, PMT_CHANNELS[ion])
     data = _dark_fraction(raw, ctx)
     eta = lamb_dicke_eta(ctx)
     model = thermal_flop(eta, ctx.optional("t2_729_s"))
@@ -201,21 +232,25 @@ def rabi_729(ctx: Context) -> RoutineResult:
     pi_v = t_star / (pi_s * per_volt)
     if pi_v > ctx.setup.awg.amplitude_vpp / 2:
         raise CalibrationError(
-            f"{ctx.node} rabi_729: a {pi_s * 1e6:.1f} us pi pulse needs {pi_v:.3f} V, more than the AWG's "
+            f"{ctx.node} {ctx.routine_name}: a {pi_s * 1e6:.1f} us pi pulse needs {pi_v:.3f} V, more than the AWG's "
             f"{ctx.setup.awg.amplitude_vpp / 2:.3f} V; lengthen timing.pi_pulse_s or raise the AOM drive power"
         )
+    tag = "" if ion == 0 else f"_ion{ion}"
     values = {
-        "rabi_729_frequency_hz_per_volt": CalibratedValue(per_volt, per_volt_err, "Hz/V"),
-        "motional_n_bar": CalibratedValue(result["n_bar"], result.error("n_bar"), "quanta"),
-        "pi_pulse_729_amplitude_v": CalibratedValue(pi_v, pi_v * omega_err / omega, "V"),
-        "pi_pulse_729_duration_s": CalibratedValue(pi_s, 0.0, "s"),
-        "aom_729_power_dbm": CalibratedValue(float(ctx.instrument("aom_729").power()), 0.0, "dBm"),
-        "lamb_dicke_eta": CalibratedValue(eta, 0.0, ""),
+        f"rabi_729{tag}_frequency_hz_per_volt": CalibratedValue(per_volt, per_volt_err, "Hz/V"),
+        f"motional_n_bar{tag}": CalibratedValue(result["n_bar"], result.error("n_bar"), "quanta"),
+        f"pi_pulse_729{tag}_amplitude_v": CalibratedValue(pi_v, pi_v * omega_err / omega, "V"),
     }
-    summary = (f"Rabi {per_volt / 1e3:.3f} +- {per_volt_err / 1e3:.3f} kHz/V, n_bar {result['n_bar']:.2f} +- "
-               f"{result.error('n_bar'):.2f}, pi pulse {pi_v:.4f} V")
+    if ion == 0:
+        values |= {
+            "pi_pulse_729_duration_s": CalibratedValue(pi_s, 0.0, "s"),
+            "aom_729_power_dbm": CalibratedValue(float(ctx.instrument("aom_729").power()), 0.0, "dBm"),
+            "lamb_dicke_eta": CalibratedValue(eta, 0.0, ""),
+        }
+    summary = (f"ion {ion}: Rabi {per_volt / 1e3:.3f} +- {per_volt_err / 1e3:.3f} kHz/V, n_bar {result['n_bar']:.2f} "
+               f"+- {result.error('n_bar'):.2f}, pi pulse {pi_v:.4f} V")
     return finish_scan(ctx, durations, Column("pulse_duration_s", "s", "729 pulse length"), data, result, values,
-                       (1e-6, "us"), summary, ylabel="D5/2 population (dark fraction)", raw=raw)
+                       (1e-6, "us"), summary, ylabel=f"ion {ion} D5/2 population (dark fraction)", raw=raw)
 
 
 @register("ion", "echo_729", "729 spin echo against the total free time -> T2", needs=[RESONANCE, PI_AMPLITUDE])
@@ -232,9 +267,9 @@ def echo_729(ctx: Context) -> RoutineResult:
     for n in steps:
         wait = Element([idle(step_s)], loop_count=int(n))
         for final_phase in (0.0, math.pi):  # back to |0>, or to |1>: their difference has no offset
-            first = Element([*_prepare(ctx), *_pulse(pi_s / 2, amplitude)])
-            last = Element([*_pulse(pi_s / 2, amplitude, final_phase), *_detect(ctx)])
-            blocks.append(seq.add_block([first, wait, Element(_pulse(pi_s, amplitude)), wait, last]))
+            first = Element([*_prepare(ctx), *_pulse(ctx, pi_s / 2, amplitude)])
+            last = Element([*_pulse(ctx, pi_s / 2, amplitude, final_phase), *_detect(ctx)])
+            blocks.append(seq.add_block([first, wait, Element(_pulse(ctx, pi_s, amplitude)), wait, last]))
     upload(ctx, seq)
     _aom_on(ctx, ctx.require(*RESONANCE))
     raw = _shots(ctx, seq, blocks, shots)
@@ -289,8 +324,8 @@ def ramsey_729(ctx: Context) -> RoutineResult:
     blocks = []
     for n in steps:
         tau = n * step_s
-        first = Element([*_prepare(ctx), *_pulse(half_s, amplitude)])
-        last = Element([*_pulse(half_s, amplitude, 2 * math.pi * virtual_hz * tau), *_detect(ctx)])
+        first = Element([*_prepare(ctx), *_pulse(ctx, half_s, amplitude)])
+        last = Element([*_pulse(ctx, half_s, amplitude, 2 * math.pi * virtual_hz * tau), *_detect(ctx)])
         wait = [Element([idle(step_s)], loop_count=int(n))] if n > 0 else []
         blocks.append(seq.add_block([first, *wait, last]))
     upload(ctx, seq)
@@ -327,7 +362,7 @@ def detection(ctx: Context) -> RoutineResult:
     shots = ctx.shots(500)
     amplitude = ctx.require(*PI_AMPLITUDE)
     seq = new_sequence(ctx)
-    pi = _pulse(ctx.setup.time_s("pi_pulse_s"), amplitude)
+    pi = _pulse(ctx, ctx.setup.time_s("pi_pulse_s"), amplitude)
     blocks = [seq.add_block([Element([*_prepare(ctx), *_detect(ctx)])]),
               seq.add_block([Element([*_prepare(ctx), *pi, *_detect(ctx)])])]
     upload(ctx, seq)

@@ -193,5 +193,5 @@ def run_routine(ctx: Context, routine: Routine) -> RoutineResult:
 
 
 def _load_builtin_routines() -> None:
-    """Import the modules whose decorators register the NV and ion routines."""
-    from qlab_os.lab.calibrate import ion, nv  # noqa: F401
+    """Import the modules whose decorators register the NV and ion routines (ion chain after the single ion)."""
+    from qlab_os.lab.calibrate import ion, ion_chain, nv  # noqa: F401
