@@ -66,9 +66,13 @@ def _parser() -> argparse.ArgumentParser:
 
     sub.add_parser("devices", help="list the devices of the installed QDrivers")
 
-    demo = sub.add_parser("demo", help="run the demonstration subroutine on every simulated device")
+    demo = sub.add_parser("demo", help="the demonstrations: every simulated device, netqasm example apps on "
+                                       "simulated networks, and the three-node network on the simulated lab")
     demo.add_argument("--shots", type=int, default=1000)
     demo.add_argument("--seed", type=int, default=2025)
+    demo.add_argument("--lab", action=argparse.BooleanOptionalAction, default=True,
+                      help="run the three-node network on the simulated lab (calibrates the nodes into ./data)")
+    demo.add_argument("--pairs", type=int, default=100, help="lab demo: NV-NV Bell pairs per basis and ion shots")
 
     from qlab_os.lab.cli import add_station_parser
 
@@ -115,8 +119,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "demo":
             from qlab_os.demo import run_demo
 
-            print(run_demo(shots=args.shots, seed=args.seed))
-            return 0
+            print(run_demo(shots=args.shots, seed=args.seed), flush=True)
+            if not args.lab:
+                return 0
+            from qlab_os.demo_lab import run_lab_demo
+
+            print("\nthree nodes on the simulated lab (docs/demo.md): nv_a, nv_b (NV) and ion (two 40Ca+ ions)")
+            report = run_lab_demo(seed=args.seed, pairs=args.pairs, rsp_shots=args.pairs)
+            print(report.text())
+            return 0 if report.ok else EXIT_ERROR
     except QlabOSError as exc:
         print(f"qlab-os: error: {exc}", file=sys.stderr)
         return EXIT_ERROR
