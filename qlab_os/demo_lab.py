@@ -22,7 +22,9 @@ from typing import Any
 
 import yaml
 
-from qlab_os.lab.calibrate.node import NODES_DIR
+from qlab_os.errors import ConfigError
+from qlab_os.lab.calibrate.calfile import CalibrationFile
+from qlab_os.lab.calibrate.node import NODES_DIR, find_node_file, load_node
 from qlab_os.lab.single_click import (
     SingleClickLink,
     agreement,
@@ -89,13 +91,16 @@ def app_folder() -> Path:
     return Path(str(resources.files("qlab_os.examples").joinpath("lab_demo")))
 
 
-def _calibration(data_dir: Path, node: str) -> dict[str, Any]:
-    path = data_dir / "calibration" / f"{node}.yaml"
-    return dict(yaml.safe_load(path.read_text())["parameters"])
+def _calibration(data_dir: Path, node: str) -> CalibrationFile:
+    platform = load_node(find_node_file(node)).platform
+    return CalibrationFile(data_dir / "calibration" / f"{node}.yaml", node, platform)
 
 
-def _value(params: dict[str, Any], key: str) -> float:
-    return float(params[key]["value"])
+def _value(cal: CalibrationFile, key: str) -> float:
+    entry = cal.get(key)
+    if entry is None:
+        raise ConfigError(str(cal.path), f"parameters.{key}", f"missing: run qlab-os calibrate {cal.node} all")
+    return entry.value
 
 
 def calibrate(nodes: tuple[str, ...], seed: int, out: Any = print) -> None:
@@ -151,7 +156,7 @@ def _physics() -> dict[str, Any]:
 _PLATFORM_PHYSICS = {"nv": ("nv", "spin_init_fidelity"), "ion": ("ion", "optical_pumping_fidelity")}
 
 
-def link_model(station: str, nodes: tuple[str, str], cal: dict[str, dict[str, Any]]) -> SingleClickLink:
+def link_model(station: str, nodes: tuple[str, str], cal: dict[str, CalibrationFile]) -> SingleClickLink:
     """The single-click closed form for ``station`` between ``nodes``, from the lab's constants (physics.yaml), the
     node setups' alpha and timings, and the calibrated pi pulses.
 
@@ -159,8 +164,6 @@ def link_model(station: str, nodes: tuple[str, str], cal: dict[str, dict[str, An
     alpha into F alpha and scales the coherence by sqrt(F (1 - alpha) / (1 - F alpha)); the superposition then
     dephases from the middle of the alpha pulse to the end of the repetition (the herald's jump), by
     exp(-(t/T2*)^2 - t/T2) per node."""
-    from qlab_os.lab.calibrate.node import find_node_file, load_node
-
     physics = _physics()
     h = physics["heralding"]
     alphas, factor = [], 1.0
@@ -173,7 +176,8 @@ def link_model(station: str, nodes: tuple[str, str], cal: dict[str, dict[str, An
         alphas.append(f_init * alpha)
         factor *= math.sqrt(f_init * (1 - alpha) / (1 - f_init * alpha))
         pi_key = "pi_pulse_duration_s" if setup.platform == "nv" else "pi_pulse_729_duration_s"
-        pi_s = _value(cal[node], pi_key) if pi_key in cal[node] else float(setup.timing["pi_pulse_s"])
+        pi = cal[node].get(pi_key)
+        pi_s = pi.value if pi is not None else float(setup.timing["pi_pulse_s"])
         timing = setup.timing
         reset_s = timing.get("spin_pump_s", timing.get("pump_s", 0.0))
         t_s = max(0.0, timing["attempt_s"] - reset_s - timing["settle_s"] - pi_s / 2)
