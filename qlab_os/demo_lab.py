@@ -8,7 +8,8 @@ through a QDriver, a QCoDeS station and physics-backed simulated instruments (``
    ion over the NV-ion station, used at once by a CNOT (from the Molmer-Sorensen gate) onto the ion's second
    ion and measured; classical messages between the nodes.
 3. The outcome statistics are compared with theory: the single-click closed form
-   (:mod:`qlab_os.lab.single_click`) from the link's constants and each node's calibrated readout; heralds per
+   (:mod:`qlab_os.lab.single_click`) from the link's constants and each node's calibrated readout; the ion's
+   gates through its digital twin (:mod:`qlab_os.twin`: the circuit on the driver's calibrated spec); heralds per
    attempt against the predicted probability; rates, per-node QDevice utilisation and a timeline PNG.
 """
 
@@ -20,21 +21,28 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+import numpy.typing as npt
 import yaml
 
 from qlab_os.errors import ConfigError
 from qlab_os.lab.calibrate.calfile import CalibrationFile
 from qlab_os.lab.calibrate.node import NODES_DIR, find_node_file, load_node
 from qlab_os.lab.single_click import (
+    BASIS_ROTATION,
+    ComplexMatrix,
     SingleClickLink,
     agreement,
-    local_cnot,
+    conditioned_half,
+    outcome_probabilities,
     readout_matrix,
-    rsp_then_cnot,
 )
 from qlab_os.net.app_folder import load_app
 from qlab_os.net.config import load_network
 from qlab_os.net.timeline import Interval, busy_fraction, ent_intervals, plot_timeline, running_intervals
+from qlab_os.qdevice.spec import QDeviceSpec
+from qlab_os.qnpu.gates import Gate
+from qlab_os.twin import Step, gate, init, predicted_state
 
 LAB_NODES = ("nv_a", "nv_b", "ion")
 NETWORK_FILE = NODES_DIR.parent / "network_lab.yaml"
@@ -130,9 +138,9 @@ def run_lab_demo(*, seed: int = 2025, pairs: int = 100, rsp_shots: int = 100, da
     inputs: dict[str, dict[str, Any]] = {
         "nv_a": {"pairs": pairs, "rsp_shots": rsp_shots, "source": source}, "nv_b": {"pairs": pairs},
         "ion": {"rsp_shots": rsp_shots, "source": source}}
-    intervals, elapsed_ns, link_stats = _run(app, network, inputs, seed, report, data_dir)
+    intervals, elapsed_ns, link_stats, specs = _run(app, network, inputs, seed, report, data_dir)
     get_lab().clear_faults()
-    _compare(report, data_dir, link_stats, network)
+    _compare(report, data_dir, link_stats, network, specs["ion"])
     for node in LAB_NODES:
         report.utilisation[node] = busy_fraction(intervals, node, 0, elapsed_ns)
     report.lines.append("per-node QDevice utilisation (busy / elapsed virtual time "
@@ -188,7 +196,7 @@ def link_model(station: str, nodes: tuple[str, str], cal: dict[str, CalibrationF
 
 
 def _run(app: Any, network: Any, inputs: dict[str, dict[str, Any]], seed: int, report: LabDemoReport,
-         data_dir: Path) -> tuple[list[Interval], int, dict[str, tuple[int, int]]]:
+         data_dir: Path) -> tuple[list[Interval], int, dict[str, tuple[int, int]], dict[str, QDeviceSpec]]:
     from qlab_os.net.inprocess import InProcessNetwork, load_mains
     from qlab_os.qnpu.events import EventLog
 
@@ -212,10 +220,11 @@ def _run(app: Any, network: Any, inputs: dict[str, dict[str, Any]], seed: int, r
             report.errors[role] = outcome.error
         report.outcomes[role] = outcome.result
     link_stats = {link: (s.attempts, s.successes) for link, s in net.link_layer.stats.items()}
-    return intervals, net.elapsed_ns(), link_stats
+    return intervals, net.elapsed_ns(), link_stats, {name: node.qnpu.spec for name, node in net.nodes.items()}
 
 
-def _compare(report: LabDemoReport, data_dir: Path, link_stats: dict[str, tuple[int, int]], network: Any) -> None:
+def _compare(report: LabDemoReport, data_dir: Path, link_stats: dict[str, tuple[int, int]], network: Any,
+             ion_spec: QDeviceSpec) -> None:
     """Fill ``report`` with the statistics against theory (see the module docstring)."""
     if report.errors:
         report.lines.append("errors: " + "; ".join(f"{r}: {e}" for r, e in report.errors.items()))
@@ -239,14 +248,16 @@ def _compare(report: LabDemoReport, data_dir: Path, link_stats: dict[str, tuple[
     rsp = report.outcomes["nv_a"]["rsp"] if remote else [0] * len(shots)
     if remote:
         models[network.link_name("nv_a", "ion")] = link_model("nv_ion_link", ("nv_a", "ion"), cal)
+    # q0 arrives from nv_a (its state given nv_a's read X outcome m) or is |+> made locally (m = 0)
+    arrivals = (conditioned_half(models[network.link_name("nv_a", "ion")].delivered(), "X", ro["nv_a"]) if remote
+                else [(1.0, None)])
     for basis in ("Z", "X"):
         mine = [(m0, m1, m) for (b, m0, m1), m in zip(shots, rsp, strict=True) if b == basis]
         k = sum((m0 == m1) if basis == "Z" else ((m0 ^ m1) == m) for m0, m1, m in mine)
         what = "q0 from nv_a by RSP" if remote else "q0 = |+> made locally"
         name = f"ion ({what}), CNOT, " + ("P(q0 = q1) in Z" if basis == "Z" else
                                           ("P(parity = nv_a's X) in X" if remote else "P(even parity) in X"))
-        p = (rsp_then_cnot(models[network.link_name("nv_a", "ion")].delivered(), basis, ro["nv_a"], ion_ro, ion_ro)
-             if remote else local_cnot(basis, ion_ro, ion_ro))
+        p = sum(p_m * _ion_agreement(ion_spec, basis, m, rho0, ion_ro) for m, (p_m, rho0) in enumerate(arrivals))
         report.checks.append(Check(name, k, len(mine), p))
     for link, (attempts, successes) in sorted(link_stats.items()):
         model = models[link]
@@ -254,3 +265,17 @@ def _compare(report: LabDemoReport, data_dir: Path, link_stats: dict[str, tuple[
                             f"attempt, theory {model.herald_probability:.3g}")
         report.checks.append(Check(f"{link}: heralds per attempt", successes, attempts, model.herald_probability))
     report.lines += [c.line() for c in report.checks]
+
+
+def _ion_agreement(spec: QDeviceSpec, basis: str, m: int, q0: ComplexMatrix | None,
+                   readout: npt.NDArray[np.float64]) -> float:
+    """P(the ion's shot agrees) on the twin of its calibrated spec, as app_ion.py does it: q1 initialised, q0
+    arrived in ``q0`` (or initialised and put in |+> by H), CNOT(q0 -> q1), both measured in ``basis`` (H first
+    for X). Agreement: in Z the two read the same; in X their parity is m."""
+    steps: list[Step] = [init(1), init(0)] + ([] if q0 is not None else [gate(Gate.H, 0)]) + [gate(Gate.CNOT, 0, 1)]
+    if basis == "X":
+        steps += [gate(Gate.H, 0), gate(Gate.H, 1)]
+    rho = predicted_state(spec, steps, (0, 1), arrived={0: q0} if q0 is not None else None)
+    identity = BASIS_ROTATION["Z"]
+    p = outcome_probabilities(rho, (identity, identity), (readout, readout))
+    return float(sum(p[a, b] for a in (0, 1) for b in (0, 1) if (a == b if basis == "Z" else (a ^ b) == m)))

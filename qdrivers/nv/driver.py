@@ -46,7 +46,7 @@ from qdrivers.nv.pulses import PulseLibrary, RotationPlan
 from qdrivers.nv.spec import build_spec
 from qlab_os.clock import Clock
 from qlab_os.errors import ConfigError, QDriverError, UnknownQDriverError, UnsupportedInstructionError
-from qlab_os.lab.calibrate.node import NODES_DIR, NodeSetup, find_node_file, load_node
+from qlab_os.lab.calibrate.node import NODES_DIR, NodeSetup, find_node_file, load_node, node_platforms
 from qlab_os.lab.errors import InstrumentError, classify
 from qlab_os.lab.station import QlabStation, connect_station
 from qlab_os.qdevice.driver import LinkSpec, QDriver
@@ -104,14 +104,7 @@ class NVQDriver(QDriver):
     @classmethod
     def device_names(cls) -> tuple[str, ...]:
         """Every node setup file in ``station_configs/nodes`` whose platform is ``nv``."""
-        names = []
-        for path in sorted(NODES_DIR.glob("*.yaml")):
-            try:
-                if load_node(path).platform == "nv":
-                    names.append(path.stem)
-            except ConfigError:
-                continue  # a broken setup file is reported when someone asks for that node
-        return tuple(names)
+        return tuple(node for node, platform in node_platforms().items() if platform == "nv")
 
     @classmethod
     def for_device(cls, device: str, *, clock: Clock, seed: int | None = None, ideal: bool = False,

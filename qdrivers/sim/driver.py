@@ -220,6 +220,11 @@ class SimQDriver(QDriver):
         return driver
 
     @classmethod
+    def from_spec(cls, spec: QDeviceSpec, *, clock: Clock, seed: int | None = None) -> SimQDriver:
+        """A device that follows ``spec`` exactly, in a world of its own (e.g. a lab driver's calibrated spec)."""
+        return cls(spec, clock, seed=seed)
+
+    @classmethod
     def load_device_spec(cls, device: str, *, ideal: bool = False) -> QDeviceSpec:
         """The spec of one of :meth:`device_names`, from the YAML shipped in ``qdrivers/sim/specs``."""
         if device not in cls._DEVICES:
@@ -274,6 +279,11 @@ class SimQDriver(QDriver):
         for i in qubits:
             self._catch_up(i, now)
         return self._world.density_matrix([self._qids[i] for i in qubits])
+
+    def set_qubit_state(self, qubit: int, rho: npt.NDArray[np.complex128]) -> None:
+        self._check_index(qubit)
+        self._world.set_state([self._qids[qubit]], rho)
+        self._last_ns[qubit] = self._clock.now_ns()
 
     def joint_state(self, qubit: int) -> npt.NDArray[np.complex128] | None:
         """This qubit first, then the rest of its block in id order. Every qubit of the block, on any node of

@@ -60,7 +60,7 @@ from qdrivers.trapped_ion.simlab import LabClockFollower, simulated_lab_spec
 from qlab_os.clock import Clock
 from qlab_os.errors import ConfigError, QDriverError, UnknownQDriverError, UnsupportedInstructionError
 from qlab_os.lab.calibrate.cli import DATA_DIR
-from qlab_os.lab.calibrate.node import NODES_DIR, NodeSetup, find_node_file, load_node
+from qlab_os.lab.calibrate.node import NODES_DIR, NodeSetup, find_node_file, load_node, node_platforms
 from qlab_os.lab.errors import classify
 from qlab_os.lab.station import QlabStation, connect_station
 from qlab_os.qdevice.driver import QDriver
@@ -129,14 +129,7 @@ class TrappedIonQDriver(QDriver):
     @classmethod
     def device_names(cls) -> tuple[str, ...]:
         """The ion node setup files in ``station_configs/nodes`` (``platform: ion``)."""
-        names = []
-        for path in sorted(NODES_DIR.glob("*.yaml")):
-            try:
-                if load_node(path).platform == "ion":
-                    names.append(path.stem)
-            except ConfigError:  # a broken setup file of another node does not hide the good ones
-                continue
-        return tuple(names)
+        return tuple(node for node, platform in node_platforms().items() if platform == "ion")
 
     @classmethod
     def for_device(cls, device: str, *, clock: Clock, seed: int | None = None, ideal: bool = False,

@@ -126,41 +126,18 @@ def agreement(rho: ComplexMatrix, basis: str, readout_a: npt.NDArray[np.float64]
     return float(p[0, 0] + p[1, 1])
 
 
-def cnot(control: int, target: int, n: int) -> ComplexMatrix:
-    """CNOT on n qubits (qubit 0 is the most significant)."""
-    dim = 2**n
-    u = np.zeros((dim, dim), dtype=np.complex128)
-    for i in range(dim):
-        bits = [(i >> (n - 1 - k)) & 1 for k in range(n)]
-        if bits[control]:
-            bits[target] ^= 1
-        j = sum(b << (n - 1 - k) for k, b in enumerate(bits))
-        u[j, i] = 1.0
-    return u
-
-
-def rsp_then_cnot(pair: ComplexMatrix, ion_basis: str, readout_nv: npt.NDArray[np.float64],
-                  readout_q0: npt.NDArray[np.float64], readout_q1: npt.NDArray[np.float64]) -> float:
-    """The lab demo's ion part: ``pair`` on (nv, ion q0); nv measures X; the ion does CNOT(q0 -> q1) with q1 in |0>
-    and measures both in ``ion_basis``. Returns P(agreement): in Z, q0 and q1 read the same; in X, their parity
-    equals the nv outcome."""
-    rho = _kron(pair, np.diag([1.0, 0.0]).astype(np.complex128))
-    u = cnot(1, 2, 3)
-    rho = u @ rho @ u.conj().T
-    rotation = BASIS_ROTATION[ion_basis]
-    p = outcome_probabilities(rho, (BASIS_ROTATION["X"], rotation, rotation), (readout_nv, readout_q0, readout_q1))
-    if ion_basis == "Z":
-        return float(sum(p[m, a, a] for m in (0, 1) for a in (0, 1)))
-    return float(sum(p[m, a, b] for m in (0, 1) for a in (0, 1) for b in (0, 1) if (a ^ b) == m))
-
-
-def local_cnot(ion_basis: str, readout_q0: npt.NDArray[np.float64], readout_q1: npt.NDArray[np.float64]) -> float:
-    """The lab demo's ion part without a link: q0 = |+> made locally, CNOT(q0 -> q1), both measured in
-    ``ion_basis``; P(agreement): in Z the two read the same, in X their parity is even."""
-    plus = np.full((2, 2), 0.5, dtype=np.complex128)
-    rho = _kron(plus, np.diag([1.0, 0.0]).astype(np.complex128))
-    u = cnot(0, 1, 2)
-    rho = u @ rho @ u.conj().T
-    rotation = BASIS_ROTATION[ion_basis]
-    p = outcome_probabilities(rho, (rotation, rotation), (readout_q0, readout_q1))
-    return float(p[0, 0] + p[1, 1])
+def conditioned_half(pair: ComplexMatrix, basis: str, readout: npt.NDArray[np.float64]
+                     ) -> list[tuple[float, ComplexMatrix]]:
+    """The second half of ``pair`` once the first is measured in ``basis`` and read through ``readout``: for each
+    read outcome m, its probability and the second half's state given m (remote state preparation)."""
+    rotation = _kron(BASIS_ROTATION[basis], np.eye(2, dtype=np.complex128))
+    rotated = rotation @ pair @ rotation.conj().T
+    halves = []
+    for m in (0, 1):
+        rho = np.zeros((2, 2), dtype=np.complex128)
+        for k in (0, 1):  # true outcome k, read as m with probability readout[m, k]
+            block = rotated[2 * k:2 * k + 2, 2 * k:2 * k + 2]
+            rho += readout[m, k] * block
+        p = float(np.real(np.trace(rho)))
+        halves.append((p, rho / p if p > 0 else rho))
+    return halves

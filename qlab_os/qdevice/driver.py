@@ -58,6 +58,14 @@ class QDriver(abc.ABC):
         across nodes are one state). The first driver to create a shared object seeds it with ``seed``.
         """
 
+    @classmethod
+    def from_spec(cls, spec: QDeviceSpec, *, clock: Clock, seed: int | None = None) -> QDriver:
+        """A device that *is* ``spec``: only simulating drivers can build one (the ``sim`` driver; see
+        :mod:`qlab_os.twin`). Drivers of real devices raise."""
+        from qlab_os.errors import UnsupportedInstructionError
+
+        raise UnsupportedInstructionError(f"the {cls.name} driver drives a device; it cannot simulate a spec")
+
     @property
     @abc.abstractmethod
     def spec(self) -> QDeviceSpec:
@@ -97,6 +105,14 @@ class QDriver(abc.ABC):
         Real hardware returns None. Used by ``get_qubit_state`` and by tests.
         """
         return None
+
+    def set_qubit_state(self, qubit: int, rho: npt.NDArray[np.complex128]) -> None:
+        """Put one physical qubit in the state ``rho`` (2x2 density matrix), as if it had just arrived in it.
+
+        Simulated devices only (used by :mod:`qlab_os.twin`); real hardware raises."""
+        from qlab_os.errors import UnsupportedInstructionError
+
+        raise UnsupportedInstructionError(f"the {self.name} driver cannot set a qubit's state")
 
     def joint_state(self, qubit: int) -> npt.NDArray[np.complex128] | None:
         """The density matrix of the whole state ``qubit`` is part of (every qubit it is entangled with, on

@@ -12,6 +12,7 @@ from importlib.metadata import entry_points
 from qlab_os.clock import Clock
 from qlab_os.errors import UnknownQDriverError
 from qlab_os.qdevice.driver import QDriver
+from qlab_os.qdevice.spec import QDeviceSpec
 
 GROUP = "qlab_os.qdrivers"
 
@@ -47,3 +48,16 @@ def create_qdriver(device: str, *, clock: Clock, seed: int | None = None, ideal:
     if shared is None:
         return cls.for_device(device, clock=clock, seed=seed, ideal=ideal)
     return cls.for_device(device, clock=clock, seed=seed, ideal=ideal, shared=shared)
+
+
+TWIN_DRIVER = "sim"
+"""The driver that builds a device from a spec (:meth:`QDriver.from_spec`)."""
+
+
+def create_twin(spec: QDeviceSpec, *, clock: Clock, seed: int | None = None) -> QDriver:
+    """A simulated QDevice that follows ``spec`` exactly: the digital twin of a device whose spec came from its
+    calibration (see :mod:`qlab_os.twin`)."""
+    cls = driver_classes().get(TWIN_DRIVER)
+    if cls is None:
+        raise UnknownQDriverError(f"no {TWIN_DRIVER!r} QDriver is installed, and only it can simulate a spec")
+    return cls.from_spec(spec, clock=clock, seed=seed)

@@ -18,6 +18,7 @@ values. Routines read nothing else about the node, so the same routine runs on a
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +29,8 @@ from qlab_os.errors import ConfigError
 
 NODES_DIR = Path(__file__).resolve().parents[3] / "station_configs" / "nodes"
 """Where ``qlab-os calibrate NODE`` looks for ``NODE.yaml`` when NODE is not a path."""
+
+_SafeLoader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml when PyYAML was built with it; same results
 
 _KEYS = ("node", "platform", "station", "instruments", "prepare", "awg", "timing", "routines", "entanglement")
 _AWG_KEYS = ("sample_rate_hz", "amplitude_vpp", "iq_channels", "markers")
@@ -103,6 +106,34 @@ class RoutineSettings:
         return int(value)
 
 
+def node_platforms() -> dict[str, str]:
+    """``{node: platform}`` for every setup file in ``station_configs/nodes`` that parses; broken files are left out
+    (they are reported when someone asks for that node).
+
+    Drivers ask this each time a device is looked up (once per node per ``qlab-os run`` round), so each file is parsed
+    once per content: the cache key is the file's path, size and modification time.
+    """
+    found: dict[str, str] = {}
+    for path in sorted(NODES_DIR.glob("*.yaml")):
+        try:
+            stat = path.stat()
+        except OSError:
+            continue
+        platform = _platform_of(path, stat.st_size, stat.st_mtime_ns)
+        if platform is not None:
+            found[path.stem] = platform
+    return found
+
+
+@lru_cache(maxsize=256)
+def _platform_of(path: Path, size: int, mtime_ns: int) -> str | None:
+    del size, mtime_ns  # only the cache key
+    try:
+        return load_node(path).platform
+    except ConfigError:
+        return None
+
+
 def find_node_file(node: str) -> Path:
     """``node`` as a path to a setup file, or the name of one in ``station_configs/nodes``."""
     candidate = Path(node)
@@ -119,7 +150,7 @@ def load_node(path: Path) -> NodeSetup:
     """Parse and check a node setup file; errors name the file and the key."""
     source = str(path)
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        data = yaml.load(path.read_text(encoding="utf-8"), Loader=_SafeLoader)
     except OSError as exc:
         raise ConfigError(source, "(file)", f"cannot read: {exc.strerror or exc}") from None
     except yaml.YAMLError as exc:

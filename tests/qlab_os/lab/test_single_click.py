@@ -8,7 +8,7 @@ import math
 import numpy as np
 import pytest
 
-from qlab_os.lab.single_click import SingleClickLink, agreement, local_cnot, readout_matrix, rsp_then_cnot
+from qlab_os.lab.single_click import SingleClickLink, agreement, conditioned_half, readout_matrix
 from sim_instruments.physics.heralding import Click, HeraldingParams, SingleClickStation
 from sim_instruments.physics.world import QuantumWorld
 
@@ -51,16 +51,18 @@ def test_perfect_pair_statistics() -> None:
     assert agreement(phi_plus, "Z", perfect, perfect) == pytest.approx(1.0)
     assert agreement(phi_plus, "X", perfect, perfect) == pytest.approx(1.0)
     assert agreement(phi_plus, "Y", perfect, perfect) == pytest.approx(0.0)  # <YY> = -1 for Phi+
-    for basis in ("Z", "X"):
-        assert rsp_then_cnot(phi_plus, basis, perfect, perfect, perfect) == pytest.approx(1.0)
-    # a readout that always says 0 makes every Z comparison agree and every parity even (right half the time)
-    blind = readout_matrix(1.0, 0.0)
-    assert rsp_then_cnot(phi_plus, "X", blind, perfect, perfect) == pytest.approx(0.5)
 
 
-def test_local_cnot_agreement() -> None:
-    perfect = readout_matrix(1.0, 1.0)
-    assert local_cnot("Z", perfect, perfect) == pytest.approx(1.0)
-    assert local_cnot("X", perfect, perfect) == pytest.approx(1.0)
-    # one ion read with F1 = 0.9: the |11> half of the Z outcomes disagrees 10 % of the time
-    assert local_cnot("Z", perfect, readout_matrix(1.0, 0.9)) == pytest.approx(0.95)
+def test_conditioned_half_is_remote_state_preparation() -> None:
+    phi_plus = np.zeros((4, 4), dtype=np.complex128)
+    phi_plus[np.ix_([0, 3], [0, 3])] = 0.5
+    plus, minus = np.full((2, 2), 0.5), np.array([[0.5, -0.5], [-0.5, 0.5]])
+    (p0, rho0), (p1, rho1) = conditioned_half(phi_plus, "X", readout_matrix(1.0, 1.0))
+    assert (p0, p1) == pytest.approx((0.5, 0.5))
+    np.testing.assert_allclose(rho0, plus, atol=1e-12)
+    np.testing.assert_allclose(rho1, minus, atol=1e-12)
+    # reading X wrongly 20 % of the time (F1 = 0.8) mixes in the other state with the right weights
+    (p0, rho0), (p1, rho1) = conditioned_half(phi_plus, "X", readout_matrix(1.0, 0.8))
+    assert (p0, p1) == pytest.approx((0.6, 0.4))
+    np.testing.assert_allclose(rho0, (0.5 * plus + 0.1 * minus) / 0.6, atol=1e-12)
+    np.testing.assert_allclose(rho1, minus, atol=1e-12)

@@ -11,8 +11,9 @@ import yaml
 from qlab_os.cli import main
 from qlab_os.errors import ConfigError
 from qlab_os.lab.calibrate import fitting
+from qlab_os.lab.calibrate import node as node_module
 from qlab_os.lab.calibrate.calfile import CalibratedValue, CalibrationFile, MissingCalibrationError
-from qlab_os.lab.calibrate.node import find_node_file, load_node
+from qlab_os.lab.calibrate.node import find_node_file, load_node, node_platforms
 from qlab_os.lab.calibrate.routine import UnknownRoutineError, get_routine, routines_for
 
 
@@ -56,6 +57,22 @@ def test_node_setup_files_load_and_bad_keys_are_named(tmp_path: Path) -> None:
         load_node(bad)
     with pytest.raises(ConfigError, match=r"no node setup file for node 'nv_z'; known nodes: .*nv_a"):
         find_node_file("nv_z")
+
+
+def test_node_platforms_follow_file_changes_and_skip_broken_files(tmp_path: Path,
+                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    assert node_platforms() == {"ion": "ion", "nv_a": "nv", "nv_b": "nv"}
+    source = find_node_file("nv_a")
+    raw = yaml.safe_load(source.read_text())
+    raw["station"] = str(source.parent / raw["station"])
+    monkeypatch.setattr(node_module, "NODES_DIR", tmp_path)
+    node_file = tmp_path / "lab_1.yaml"
+    node_file.write_text(yaml.safe_dump(raw))
+    (tmp_path / "broken.yaml").write_text("node: [unclosed\n")
+    assert node_platforms() == {"lab_1": "nv"}
+    raw["platform"] = "ion"
+    node_file.write_text(yaml.safe_dump(raw) + "# edited\n")  # new size: the cache must not return the old platform
+    assert node_platforms() == {"lab_1": "ion"}
 
 
 def test_registry_lists_routines_in_dependency_order() -> None:
