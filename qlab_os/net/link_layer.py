@@ -27,6 +27,7 @@ from netqasm.sdk.build_epr import SerializedCreateRequestIndex as Arg
 
 from qlab_os.clock import VirtualClock
 from qlab_os.errors import QlabOSError
+from qlab_os.net.epr_sockets import EprSocketTable, SocketKey
 from qlab_os.qnpu.network_stack import (
     EPR_TYPE_K,
     EPR_TYPE_M,
@@ -115,8 +116,15 @@ class InProcessLinkLayer:
         self._active: list[tuple[EprRequest, EprRequest]] = []
         """Matched requests with pairs still to make (they wait for a qubit to be freed)."""
         self._serving = False
+        self.sockets = EprSocketTable()
+        """The run's open EPR sockets (the runtime reports opens and stops)."""
 
     def submit(self, request: EprRequest) -> None:
+        target = self.sockets.target(request.node_id, request.epr_socket_id, request.remote_node_id,
+                                     request.remote_epr_socket_id)
+        if self.sockets.is_closed(target):
+            request.stack.fail(request, self.sockets.closed_reason(target))
+            return
         if request.creator:
             key = (request.node_id, request.epr_socket_id, request.remote_node_id, request.remote_epr_socket_id)
             self._creates[key].append(request)
@@ -146,7 +154,9 @@ class InProcessLinkLayer:
         finally:
             self._serving = False
 
-    def cancel(self, node_id: int, pid: int) -> None:
+    def cancel(self, node_id: int, pid: int, sockets: tuple[SocketKey, ...] = ()) -> None:
+        """Drop the requests of an app that stopped or failed. ``sockets``: the EPR sockets it held, when it
+        stopped; those it was the last to hold close, and the peer's requests that wait on them fail at once."""
         for table in (self._creates, self._recvs):
             for queue in table.values():
                 for req in [r for r in queue if r.node_id == node_id and r.process.pid == pid]:
@@ -157,6 +167,13 @@ class InProcessLinkLayer:
                 for r in (create, recv):
                     if not (r.node_id == node_id and r.process.pid == pid):
                         r.stack.fail(r, f"the peer app on node {node_id} stopped before all pairs were made")
+        for closed in self.sockets.released(sockets):
+            for table in (self._creates, self._recvs):
+                for queue in table.values():
+                    for req in [r for r in queue if self.sockets.target(
+                            r.node_id, r.epr_socket_id, r.remote_node_id, r.remote_epr_socket_id) == closed]:
+                        queue.remove(req)
+                        req.stack.fail(req, self.sockets.closed_reason(closed))
 
     def tdma_pairs(self, link: str) -> list[tuple[EprRequest, EprRequest]]:
         """The matched requests on ``link`` that still need pairs, in the order they were matched."""

@@ -64,6 +64,7 @@ def test_a_role_that_raises_fails_alone_and_its_peer_learns_it_at_once(tmp_path)
 
 
 def test_an_epr_request_nobody_matches_times_out_clearly(tmp_path):
+    # bob never opens an EPR socket to alice: it may still do so, so alice waits for her timeout
     folder = _app(tmp_path, alice="""
         def main(app_config=None):
             epr = EPRSocket("bob")
@@ -71,7 +72,7 @@ def test_an_epr_request_nobody_matches_times_out_clearly(tmp_path):
                 epr.create_keep()[0].measure()
         """, bob="""
         def main(app_config=None):
-            with NetQASMConnection("bob", epr_sockets=[EPRSocket("alice")]) as conn:
+            with NetQASMConnection("bob") as conn:
                 Qubit(conn).measure()
             return "bob done"
         """)
@@ -80,6 +81,37 @@ def test_an_epr_request_nobody_matches_times_out_clearly(tmp_path):
     err = out["alice"].error
     assert "wait_all" in err and "timed out after 2 s (virtual)" in err
     assert "no matching recv_epr arrived from node 1 on EPR socket 0" in err
+    _assert_no_qubit_taken(net)
+
+
+@pytest.mark.parametrize("bob_first", [True, False], ids=["bob-stops-first", "alice-waits-first"])
+def test_a_peer_that_stopped_with_its_epr_socket_open_fails_the_request_at_once(tmp_path, bob_first):
+    # bob opens the socket but ends without recv_epr. Either alice's create_epr comes after bob stopped (bob tells
+    # her once his connection is closed: the socket is already closed when she submits) or it waits in the queue
+    # when bob stops. Both fail with the reason, long before the 2 s timeout.
+    folder = _app(tmp_path, alice=f"""
+        def main(app_config=None):
+            epr = EPRSocket("bob")
+            with NetQASMConnection("alice", epr_sockets=[epr]) as conn:
+                if {bob_first}:
+                    Socket("alice", "bob").recv()
+                epr.create_keep()[0].measure()
+        """, bob=f"""
+        def main(app_config=None):
+            with NetQASMConnection("bob", epr_sockets=[EPRSocket("alice")]) as conn:
+                if not {bob_first}:
+                    for _ in range(20):
+                        Qubit(conn).measure()
+                        conn.flush()
+            Socket("bob", "alice").send("bob's connection is closed")
+            return "bob done"
+        """)
+    net, out = _run(folder, timeout_s=2.0)
+    assert out["bob"].result == "bob done" and out["bob"].error is None
+    err = out["alice"].error
+    assert err is not None and "wait_all" in err and "timed out" not in err
+    assert "the peer app on node 1 stopped and closed its EPR socket 0 to node 0 before this request was matched" in err
+    assert net.nodes["alice"].clock.now_ns() < 10**8  # 2 s timeout: alice learnt it within the first 0.1 s
     _assert_no_qubit_taken(net)
 
 
