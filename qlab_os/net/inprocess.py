@@ -40,7 +40,7 @@ from qlab_os.cnpu.scheduler import Scheduler, Task, TaskState
 from qlab_os.errors import QlabOSError
 from qlab_os.net.app_folder import AppSpec
 from qlab_os.net.config import NetworkConfig
-from qlab_os.net.instances import AppInstance, InstanceView, role_key
+from qlab_os.net.instances import AppInstance, InstanceView, instance_of, role_key
 from qlab_os.net.link_layer import InProcessLinkLayer
 from qlab_os.net.tdma import TdmaLinkServer, scheduled_callbacks
 from qlab_os.qdevice.driver import LinkSpec, QDriver
@@ -220,7 +220,7 @@ class InProcessNetwork:
                 self._check_replies(node, node.qnpu.handle_message(raw_msg))
                 msg = deserialize_host_msg(raw_msg)
                 self.link_layer.sockets.opened((node.node_id, msg.epr_socket_id, msg.remote_node_id,
-                                                msg.remote_epr_socket_id))
+                                                msg.remote_epr_socket_id, instance_of(role)))
                 return
             if kind is MessageType.STOP_APP:
                 app_id = deserialize_host_msg(raw_msg).app_id
@@ -472,11 +472,11 @@ class InProcessNetwork:
                 node.qnpu.handle_message(bytes(StopAppMessage(app_id=pid)))
 
 
-def _sockets(node: Node, process: Process | None) -> tuple[tuple[int, int, int, int], ...]:
+def _sockets(node: Node, process: Process | None) -> tuple[tuple[int, int, int, int, str], ...]:
     """The EPR sockets ``process`` holds on ``node``, as the link layer keys them."""
     if process is None:
         return ()
-    return tuple((node.node_id, s.epr_socket_id, s.remote_node_id, s.remote_epr_socket_id)
+    return tuple((node.node_id, s.epr_socket_id, s.remote_node_id, s.remote_epr_socket_id, instance_of(process.name))
                  for s in process.epr_sockets.values())
 
 

@@ -37,6 +37,13 @@ def role_key(role: str, instance: int, qualified: bool) -> str:
     return f"{role}#{instance}" if qualified else role
 
 
+def instance_of(key: str) -> str:
+    """The instance tag (``"#k"``) of a network role key, ``""`` for a single instance's plain role name. EPR
+    requests match only within one instance (:class:`~qlab_os.net.link_layer.InProcessLinkLayer`)."""
+    _, sep, k = key.rpartition("#")
+    return f"#{k}" if sep else ""
+
+
 class InstanceView:
     """HostServices of one instance: role names as the app knows them, keys as the network knows them."""
 

@@ -28,6 +28,7 @@ from netqasm.sdk.build_epr import SerializedCreateRequestIndex as Arg
 from qlab_os.clock import VirtualClock
 from qlab_os.errors import QlabOSError
 from qlab_os.net.epr_sockets import EprSocketTable, SocketKey
+from qlab_os.net.instances import instance_of
 from qlab_os.qnpu.network_stack import (
     EPR_TYPE_K,
     EPR_TYPE_M,
@@ -38,7 +39,14 @@ from qlab_os.qnpu.network_stack import (
 )
 from qlab_os.qnpu.process import NETWORK_PID
 
-_Key = tuple[int, int, int, int]
+_Key = tuple[int, int, int, int, str]
+"""(creator node, creator socket, receiver node, receiver socket, app instance tag): what must agree to match."""
+
+
+def socket_of(request: EprRequest) -> SocketKey:
+    """The EPR socket ``request`` was made on, with its app's instance (requests never match across instances)."""
+    return (request.node_id, request.epr_socket_id, request.remote_node_id, request.remote_epr_socket_id,
+            instance_of(request.process.name))
 
 
 @dataclass
@@ -120,16 +128,16 @@ class InProcessLinkLayer:
         """The run's open EPR sockets (the runtime reports opens and stops)."""
 
     def submit(self, request: EprRequest) -> None:
-        target = self.sockets.target(request.node_id, request.epr_socket_id, request.remote_node_id,
-                                     request.remote_epr_socket_id)
+        socket = socket_of(request)
+        target = self.sockets.target(socket)
         if self.sockets.is_closed(target):
             request.stack.fail(request, self.sockets.closed_reason(target))
             return
         if request.creator:
-            key = (request.node_id, request.epr_socket_id, request.remote_node_id, request.remote_epr_socket_id)
+            key = socket
             self._creates[key].append(request)
         else:
-            key = (request.remote_node_id, request.remote_epr_socket_id, request.node_id, request.epr_socket_id)
+            key = target
             self._recvs[key].append(request)
         while self._creates[key] and self._recvs[key]:
             create, recv = self._creates[key].popleft(), self._recvs[key].popleft()
@@ -170,8 +178,7 @@ class InProcessLinkLayer:
         for closed in self.sockets.released(sockets):
             for table in (self._creates, self._recvs):
                 for queue in table.values():
-                    for req in [r for r in queue if self.sockets.target(
-                            r.node_id, r.epr_socket_id, r.remote_node_id, r.remote_epr_socket_id) == closed]:
+                    for req in [r for r in queue if self.sockets.target(socket_of(r)) == closed]:
                         queue.remove(req)
                         req.stack.fail(req, self.sockets.closed_reason(closed))
 

@@ -93,9 +93,9 @@ class LinkLayerService(Protocol):
         """Serve what waits for a qubit to become free (called when a node frees qubits)."""
         ...
 
-    def cancel(self, node_id: int, pid: int, sockets: tuple[tuple[int, int, int, int], ...] = ()) -> None:
+    def cancel(self, node_id: int, pid: int, sockets: tuple[tuple[int, int, int, int, str], ...] = ()) -> None:
         """Drop the pending requests of an app that stopped or failed; ``sockets`` are the EPR sockets
-        (node, socket, remote node, remote socket) it held, when it stopped."""
+        (node, socket, remote node, remote socket, app instance) it held, when it stopped."""
         ...
 
 

@@ -98,3 +98,65 @@ def test_a_run_of_several_apps_is_deterministic_under_a_seed(tmp_path):
     assert log1.trace() == log2.trace()
     assert [{r: o.result for r, o in x.items()} for x in first] == [{r: o.result for r, o in x.items()}
                                                                      for x in second]
+
+
+PAIR_APP_ALICE = '''
+import random
+
+from netqasm.sdk import EPRSocket, Qubit
+from netqasm.sdk.external import NetQASMConnection, Socket
+
+
+def main(app_config=None, pairs=20, pace=0):
+    epr = EPRSocket("bob")
+    outcomes = []
+    with NetQASMConnection(app_config.app_name, epr_sockets=[epr]) as conn:
+        rng = random.Random(pace)
+        for _ in range(pairs):
+            for _ in range(rng.randrange(pace + 1)):  # local work: this instance asks for pairs at its own pace
+                Qubit(conn).measure()
+                conn.flush()
+            q = epr.create_keep()[0]
+            q.H()
+            m = q.measure()
+            conn.flush()
+            outcomes.append(int(m))
+    Socket(app_config.app_name, "bob").send(",".join(map(str, outcomes)))
+'''
+PAIR_APP_BOB = '''
+from netqasm.sdk import EPRSocket
+from netqasm.sdk.external import NetQASMConnection, Socket
+
+
+def main(app_config=None, pairs=20):
+    epr = EPRSocket("alice")
+    mine = []
+    with NetQASMConnection(app_config.app_name, epr_sockets=[epr]) as conn:
+        for _ in range(pairs):
+            q = epr.recv_keep()[0]
+            q.H()
+            m = q.measure()
+            conn.flush()
+            mine.append(int(m))
+    theirs = [int(x) for x in Socket(app_config.app_name, "alice").recv().split(",")]
+    return sum(a == b for a, b in zip(mine, theirs, strict=True))
+'''
+
+
+def test_epr_pairs_never_cross_app_instances(tmp_path):
+    # three instances of one app use the same EPR socket ids between the same nodes, each at its own pace; an
+    # ideal Phi+ pair measured in X on both sides always agrees, so every instance must see all its pairs agree
+    # (pairs matched across instances would agree half the time)
+    folder = tmp_path / "pairs"
+    folder.mkdir()
+    (folder / "app_alice.py").write_text(PAIR_APP_ALICE)
+    (folder / "app_bob.py").write_text(PAIR_APP_BOB)
+    app = load_app(folder)
+    mains = load_mains(app)
+    net = InProcessNetwork(shared_network([app]), seed=3)
+    batch = [AppInstance(f"pairs{k}", mains, {"alice": {"pace": 3 * k}, "bob": {}}, app.role_nodes)
+             for k in range(3)]
+    results = net.run_instances(batch, tmp_path)
+    for outcomes in results:
+        assert outcomes["alice"].error is None and outcomes["bob"].error is None, outcomes
+        assert outcomes["bob"].result == 20
