@@ -40,7 +40,7 @@ from qlab_os.cnpu.scheduler import Scheduler, Task, TaskState
 from qlab_os.errors import QlabOSError
 from qlab_os.net.app_folder import AppSpec
 from qlab_os.net.config import NetworkConfig
-from qlab_os.net.instances import AppInstance, InstanceView, instance_of, role_key
+from qlab_os.net.instances import AppInstance, InstanceView, role_key
 from qlab_os.net.link_layer import InProcessLinkLayer
 from qlab_os.net.tdma import TdmaLinkServer, scheduled_callbacks
 from qlab_os.qdevice.driver import LinkSpec, QDriver
@@ -216,16 +216,10 @@ class InProcessNetwork:
                 msg = deserialize_host_msg(raw_msg)
                 node.qnpu.init_app(msg.app_id, msg.max_qubits, name=role, time_ns=self._clock_of(role).now_ns())
                 return
-            if kind is MessageType.OPEN_EPR_SOCKET:
-                self._check_replies(node, node.qnpu.handle_message(raw_msg))
-                msg = deserialize_host_msg(raw_msg)
-                self.link_layer.sockets.opened((node.node_id, msg.epr_socket_id, msg.remote_node_id,
-                                                msg.remote_epr_socket_id, instance_of(role)))
-                return
             if kind is MessageType.STOP_APP:
                 app_id = deserialize_host_msg(raw_msg).app_id
+                self.link_layer.cancel(node.node_id, app_id)
                 process = node.qnpu.processes.get(app_id)
-                self.link_layer.cancel(node.node_id, app_id, _sockets(node, process))
                 if process is not None and node.name in self._shared_nodes:
                     # freeing scrubs qubits on the device: it waits for its turn like a subroutine
                     self._acquire(role, node, process, True)
@@ -284,7 +278,7 @@ class InProcessNetwork:
                 error = errors.pop(pid, None)
                 if error is not None or not ok:
                     why = self.link_layer.waiting_reason(node.node_id, pid)
-                    self.link_layer.cancel(node.node_id, pid)
+                    self.link_layer.cancel(node.node_id, pid, "gave up (its own timeout or error)")
                     qnpu.abort(ex, error or (f"timed out after {self.timeout_ns / 1e9:g} s (virtual) waiting: "
                                              f"{ex.blocked_on}; {why}"))
                 qnpu.transition(ex.process, ProcessState.READY, rclock.now_ns(), "entanglement delivered")
@@ -467,17 +461,9 @@ class InProcessNetwork:
     def _stop_leftover_apps(self) -> None:
         """Apps of roles that failed (or never closed their connection) are stopped: no qubit stays taken."""
         for node in self.nodes.values():
-            for pid, process in list(node.qnpu.processes.items()):
-                self.link_layer.cancel(node.node_id, pid, _sockets(node, process))
+            for pid in list(node.qnpu.processes):
+                self.link_layer.cancel(node.node_id, pid)
                 node.qnpu.handle_message(bytes(StopAppMessage(app_id=pid)))
-
-
-def _sockets(node: Node, process: Process | None) -> tuple[tuple[int, int, int, int, str], ...]:
-    """The EPR sockets ``process`` holds on ``node``, as the link layer keys them."""
-    if process is None:
-        return ()
-    return tuple((node.node_id, s.epr_socket_id, s.remote_node_id, s.remote_epr_socket_id, instance_of(process.name))
-                 for s in process.epr_sockets.values())
 
 
 def _describe(exc: BaseException) -> str:

@@ -27,7 +27,6 @@ from netqasm.sdk.build_epr import SerializedCreateRequestIndex as Arg
 
 from qlab_os.clock import VirtualClock
 from qlab_os.errors import QlabOSError
-from qlab_os.net.epr_sockets import EprSocketTable, SocketKey
 from qlab_os.net.instances import instance_of
 from qlab_os.qnpu.network_stack import (
     EPR_TYPE_K,
@@ -43,9 +42,12 @@ _Key = tuple[int, int, int, int, str]
 """(creator node, creator socket, receiver node, receiver socket, app instance tag): what must agree to match."""
 
 
-def socket_of(request: EprRequest) -> SocketKey:
-    """The EPR socket ``request`` was made on, with its app's instance (requests never match across instances)."""
-    return (request.node_id, request.epr_socket_id, request.remote_node_id, request.remote_epr_socket_id,
+def match_key(request: EprRequest) -> _Key:
+    """What ``request`` must share with its peer request to match (requests never match across app instances)."""
+    if request.creator:
+        return (request.node_id, request.epr_socket_id, request.remote_node_id, request.remote_epr_socket_id,
+                instance_of(request.process.name))
+    return (request.remote_node_id, request.remote_epr_socket_id, request.node_id, request.epr_socket_id,
             instance_of(request.process.name))
 
 
@@ -124,21 +126,18 @@ class InProcessLinkLayer:
         self._active: list[tuple[EprRequest, EprRequest]] = []
         """Matched requests with pairs still to make (they wait for a qubit to be freed)."""
         self._serving = False
-        self.sockets = EprSocketTable()
-        """The run's open EPR sockets (the runtime reports opens and stops)."""
+        self._cancelled: dict[tuple[_Key, bool], deque[str]] = defaultdict(deque)
+        """Per matching key and side (creator?): requests of apps that stopped or failed before a peer request
+        matched them, oldest first (who, for the error). The peer request that would have matched one fails."""
 
     def submit(self, request: EprRequest) -> None:
-        socket = socket_of(request)
-        target = self.sockets.target(socket)
-        if self.sockets.is_closed(target):
-            request.stack.fail(request, self.sockets.closed_reason(target))
+        key = match_key(request)
+        mine, theirs = (self._creates, self._recvs) if request.creator else (self._recvs, self._creates)
+        gone = self._cancelled.get((key, not request.creator))
+        if gone and not theirs[key]:  # FIFO: this request would have matched the cancelled one
+            request.stack.fail(request, f"{gone.popleft()} before this request was matched")
             return
-        if request.creator:
-            key = socket
-            self._creates[key].append(request)
-        else:
-            key = target
-            self._recvs[key].append(request)
+        mine[key].append(request)
         while self._creates[key] and self._recvs[key]:
             create, recv = self._creates[key].popleft(), self._recvs[key].popleft()
             if self._check(create, recv):
@@ -162,25 +161,24 @@ class InProcessLinkLayer:
         finally:
             self._serving = False
 
-    def cancel(self, node_id: int, pid: int, sockets: tuple[SocketKey, ...] = ()) -> None:
-        """Drop the requests of an app that stopped or failed. ``sockets``: the EPR sockets it held, when it
-        stopped; those it was the last to hold close, and the peer's requests that wait on them fail at once."""
+    def cancel(self, node_id: int, pid: int, what: str = "stopped") -> None:
+        """Drop the requests of an app that stopped or failed (``what`` it did, for the peer's error). A matched
+        request's peer fails at once; the peer request that would later have matched an unmatched one fails when
+        it comes, unless a live request matches it first (instead of waiting for its timeout)."""
         for table in (self._creates, self._recvs):
-            for queue in table.values():
+            for key, queue in table.items():
                 for req in [r for r in queue if r.node_id == node_id and r.process.pid == pid]:
                     queue.remove(req)
+                    call = "create_epr" if req.creator else "recv_epr"
+                    self._cancelled[(key, req.creator)].append(
+                        f"the peer app on node {node_id} {what} with its {call} on EPR socket {req.epr_socket_id} "
+                        "pending")
         for create, recv in list(self._active):
             if any(r.node_id == node_id and r.process.pid == pid for r in (create, recv)):
                 self._active.remove((create, recv))
                 for r in (create, recv):
                     if not (r.node_id == node_id and r.process.pid == pid):
                         r.stack.fail(r, f"the peer app on node {node_id} stopped before all pairs were made")
-        for closed in self.sockets.released(sockets):
-            for table in (self._creates, self._recvs):
-                for queue in table.values():
-                    for req in [r for r in queue if self.sockets.target(socket_of(r)) == closed]:
-                        queue.remove(req)
-                        req.stack.fail(req, self.sockets.closed_reason(closed))
 
     def tdma_pairs(self, link: str) -> list[tuple[EprRequest, EprRequest]]:
         """The matched requests on ``link`` that still need pairs, in the order they were matched."""

@@ -93,9 +93,8 @@ class LinkLayerService(Protocol):
         """Serve what waits for a qubit to become free (called when a node frees qubits)."""
         ...
 
-    def cancel(self, node_id: int, pid: int, sockets: tuple[tuple[int, int, int, int, str], ...] = ()) -> None:
-        """Drop the pending requests of an app that stopped or failed; ``sockets`` are the EPR sockets
-        (node, socket, remote node, remote socket, app instance) it held, when it stopped."""
+    def cancel(self, node_id: int, pid: int, what: str = "stopped") -> None:
+        """Drop the pending requests of an app that stopped or failed (``what`` it did, for the peer's error)."""
         ...
 
 

@@ -5,7 +5,9 @@ import textwrap
 from pathlib import Path
 
 import pytest
+from netqasm.backend.messages import StopAppMessage
 
+from qlab_os.clock import VirtualClock
 from qlab_os.net.app_folder import load_app
 from qlab_os.net.inprocess import InProcessNetwork, load_mains
 from qlab_os.net.run import run_app
@@ -84,34 +86,39 @@ def test_an_epr_request_nobody_matches_times_out_clearly(tmp_path):
     _assert_no_qubit_taken(net)
 
 
-@pytest.mark.parametrize("bob_first", [True, False], ids=["bob-stops-first", "alice-waits-first"])
-def test_a_peer_that_stopped_with_its_epr_socket_open_fails_the_request_at_once(tmp_path, bob_first):
-    # bob opens the socket but ends without recv_epr. Either alice's create_epr comes after bob stopped (bob tells
-    # her once his connection is closed: the socket is already closed when she submits) or it waits in the queue
-    # when bob stops. Both fail with the reason, long before the 2 s timeout.
-    folder = _app(tmp_path, alice=f"""
+def test_the_request_that_would_have_matched_a_stopped_apps_request_fails_at_once(tmp_path):
+    # bob's recv_epr waits unmatched; an operator stops bob's app and then tells alice, whose create_epr would
+    # have matched bob's request: it fails at once with the reason instead of waiting out the 2 s timeout
+    folder = _app(tmp_path, alice="""
         def main(app_config=None):
             epr = EPRSocket("bob")
             with NetQASMConnection("alice", epr_sockets=[epr]) as conn:
-                if {bob_first}:
-                    Socket("alice", "bob").recv()
+                Socket("alice", "bob").recv()
                 epr.create_keep()[0].measure()
-        """, bob=f"""
+        """, bob="""
         def main(app_config=None):
-            with NetQASMConnection("bob", epr_sockets=[EPRSocket("alice")]) as conn:
-                if not {bob_first}:
-                    for _ in range(20):
-                        Qubit(conn).measure()
-                        conn.flush()
-            Socket("bob", "alice").send("bob's connection is closed")
-            return "bob done"
+            epr = EPRSocket("alice")
+            with NetQASMConnection("bob", epr_sockets=[epr]) as conn:
+                epr.recv_keep()[0].measure()
         """)
-    net, out = _run(folder, timeout_s=2.0)
-    assert out["bob"].result == "bob done" and out["bob"].error is None
+    app = load_app(folder)
+    net = InProcessNetwork(app.network, seed=1, timeout_s=2.0, role_nodes=app.role_nodes)
+
+    def operator() -> None:
+        bob = net.nodes["bob"]
+        net.scheduler.wait_until(lambda: bob.clock.now_ns() if net.link_layer.pending() else None, 10**9,
+                                 "operator: wait for bob's request")
+        (request,) = net.link_layer.pending()
+        net.to_qnpu("bob", bytes(StopAppMessage(app_id=request.process.pid)))
+        net.send("bob", "alice", 0, "bob's app was stopped")
+
+    net.scheduler.spawn("operator", operator, VirtualClock())
+    out = net.run_roles(load_mains(app), app.inputs, folder)
     err = out["alice"].error
-    assert err is not None and "wait_all" in err and "timed out" not in err
-    assert "the peer app on node 1 stopped and closed its EPR socket 0 to node 0 before this request was matched" in err
-    assert net.nodes["alice"].clock.now_ns() < 10**8  # 2 s timeout: alice learnt it within the first 0.1 s
+    assert err is not None and "timed out" not in err
+    assert ("the peer app on node 1 stopped with its recv_epr on EPR socket 0 pending before this request was "
+            "matched") in err
+    assert net.nodes["alice"].clock.now_ns() < 10**8  # within 0.1 s of a 2 s timeout
     _assert_no_qubit_taken(net)
 
 
