@@ -78,6 +78,11 @@ class LinkEnd(Protocol):
         """The length of one repetition of this end's attempt-loop element towards ``station``."""
         ...
 
+    def check_attempt_duration(self, station: str, attempt_duration_ns: int) -> None:
+        """Raise a ConfigError naming the node setup file and key unless the element towards ``station`` lasts
+        ``attempt_duration_ns`` (the network's, for the link)."""
+        ...
+
     def prepare_attempts(self, station: str, max_attempts: int | None) -> int:
         """Sync the lab clock, initialise the communication qubit, set the loop (``None``: infinite); return the
         time that took (ns)."""
@@ -109,6 +114,7 @@ class LinkController:
         self.ends: list[LinkEnd] = []
         self.station: QlabStation | None = None
         self.station_name: str | None = None
+        self._station_file: Path | None = None
         self._pending: tuple[LinkEnd, EntResult] | None = None
         self.last: EntResult | None = None
 
@@ -118,12 +124,38 @@ class LinkController:
             raise QDriverError(f"link {self.name}: its two ends were connected with different link specs "
                                f"({self.spec} and {spec})")
         if any(e.node == end.node for e in self.ends):
-            self.ends = [end if e.node == end.node else e for e in self.ends]
-            return
-        if len(self.ends) == 2:
+            ends = [end if e.node == end.node else e for e in self.ends]
+        elif len(self.ends) == 2:
             raise QDriverError(f"link {self.name} already has its two ends ({self.ends[0].node}, {self.ends[1].node});"
                                f" node {end.node} cannot join it")
-        self.ends.append(end)
+        else:
+            ends = [*self.ends, end]
+        if len(ends) == 2:
+            self._choose_station(ends[0], ends[1])
+        self.ends = ends
+
+    def _choose_station(self, first: LinkEnd, second: LinkEnd) -> None:
+        """Both ends are connected: the heralding station they share (the one named as the link, if several), and
+        each end's attempt element against the link's ``attempt_duration_ns`` (a ConfigError naming the node setup
+        file and key of the end that differs). Nothing is connected yet."""
+        common = [s for s in first.stations() if s in second.stations()]
+        if self.name in common:
+            common = [self.name]
+        if len(common) != 1:
+            raise QDriverError(
+                f"link {self.name}: nodes {first.node} and {second.node} share "
+                f"{len(common)} heralding stations ({', '.join(common) or 'none'}) in their node setups' "
+                "entanglement; name the link as one of them")
+        files = {first.heralding_station_file(common[0]), second.heralding_station_file(common[0])}
+        if len(files) != 1:
+            raise QDriverError(f"link {self.name}: nodes {first.node} and {second.node} name different station "
+                               f"files for heralding station {common[0]}: {sorted(map(str, files))}")
+        for end in (first, second):
+            end.check_attempt_duration(common[0], self.spec.attempt_duration_ns)
+        if self.station_name is not None and self.station_name != common[0]:
+            self.close()
+        self.station_name = common[0]
+        self._station_file = files.pop()
 
     def ent(self, end: LinkEnd) -> EntResult:
         """One end's ENT (the first call does the work, the second collects it)."""
@@ -156,13 +188,8 @@ class LinkController:
     # ---- the work of the first call --------------------------------------------------------------------------
 
     def _attempt(self, first: LinkEnd, second: LinkEnd) -> EntResult:
-        station = self._heralding_station(first, second)
-        durations = {e.node: e.attempt_duration_ns(station) for e in (first, second)}
-        if len(set(durations.values())) != 1 or durations[first.node] != self.spec.attempt_duration_ns:
-            raise QDriverError(
-                f"link {self.name}: the attempt-loop elements last {durations} ns, but the link's "
-                f"attempt_duration_ns is {self.spec.attempt_duration_ns}; make the nodes' timing.attempt_s and the "
-                "network's attempt_duration_ns agree")
+        station = self._heralding_station()
+        element_ns = self.spec.attempt_duration_ns  # both ends' elements, checked when they connected
         repetitions = self.spec.max_attempts if self.spec.max_attempts <= AWG_MAX_LOOP_COUNT else None
         tagger = self._tagger()
         with self._talking_to_tagger():
@@ -184,7 +211,7 @@ class LinkController:
                 f"heralds {heralds} for one attempt loop of at most {repetitions or 'infinitely many'} repetitions: "
                 "the AWGs did not run their loops together (check the shared trigger and the herald to their event "
                 "inputs)")
-        duration_ns = ready_ns + attempts * durations[first.node]
+        duration_ns = ready_ns + attempts * element_ns
         if sum(heralds) == 0:
             return EntResult(duration_ns, False, None, attempts)
         bell = _PSI_PLUS if heralds[0] else _PSI_MINUS
@@ -195,24 +222,12 @@ class LinkController:
             bell = _PHI_PLUS
         return EntResult(duration_ns, True, bell, attempts)
 
-    def _heralding_station(self, first: LinkEnd, second: LinkEnd) -> str:
-        """The heralding station both ends emit towards (the one named as the link, if several), connected."""
+    def _heralding_station(self) -> str:
+        """The heralding station both ends emit towards (chosen when they connected), connected."""
         if self.station_name is None:
-            common = [s for s in first.stations() if s in second.stations()]
-            if self.name in common:
-                common = [self.name]
-            if len(common) != 1:
-                raise QDriverError(
-                    f"link {self.name}: nodes {first.node} and {second.node} share "
-                    f"{len(common)} heralding stations ({', '.join(common) or 'none'}) in their node setups' "
-                    "entanglement; name the link as one of them")
-            files = {first.heralding_station_file(common[0]), second.heralding_station_file(common[0])}
-            if len(files) != 1:
-                raise QDriverError(f"link {self.name}: nodes {first.node} and {second.node} name different station "
-                                   f"files for heralding station {common[0]}: {sorted(map(str, files))}")
-            self.station_name = common[0]
-            self._station_file = files.pop()
+            raise QDriverError(f"link {self.name}: ENT needs both ends connected")
         if self.station is None:
+            assert self._station_file is not None  # set with station_name
             try:
                 self.station = connect_station(self._station_file, default=False, node=self.station_name)
             except Exception as exc:

@@ -11,11 +11,12 @@ one trigger (the AWG jumps to a block's first element, and the block jumps back 
   pi pulse's length when that is on the AWG's sample grid, else the pi pulse at half amplitude.
 
 - attempt loops, one per heralding station of the node setup's entanglement settings
-  (:mod:`qdrivers.heralding.settings`): one element of ``timing.attempt_s``: spin pumping into ms=0
-  (``spin_pump`` marker, ``timing.spin_pump_s``), a settle, the alpha rotation (the calibrated pi pulse's length at
-  the amplitude that rotates by ``2 acos(sqrt(alpha))`` about X: ``sqrt(alpha)|0> - i sqrt(1-alpha)|1>``), the
-  optical excitation (the station's emit marker, ``timing.emit_s``), idle to the end. The driver loops it (loop
-  count, or infinite) with an event jump back to its own start: the herald ends the loop.
+  (:mod:`qdrivers.heralding.settings`), laid out as :func:`qdrivers.heralding.attempts.attempt_element` does for
+  every platform: one element of the station's ``attempt_s``: idle, spin pumping into ms=0 (``spin_pump`` marker,
+  ``timing.spin_pump_s``), a settle, the alpha rotation (the calibrated pi pulse's length at the amplitude that
+  rotates by ``2 acos(sqrt(alpha))`` about X: ``sqrt(alpha)|0> - i sqrt(1-alpha)|1>``), the optical excitation
+  (the station's emit marker, ``timing.emit_s``). The driver loops it (loop count, or infinite) with an event jump
+  back to its own start: the herald ends the loop.
 
 An arbitrary angle uses the smallest element whose angle reaches it, with the AWG's I/Q channel amplitudes
 scaled by ``angle / element angle`` (amplitude scaling; the Rabi frequency is linear in the drive amplitude).
@@ -32,7 +33,8 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
-from instruments.tektronix.awg_sequence import AWGSequence, AWGSequenceError, Block, Element, Pulse, idle, on_grid
+from instruments.tektronix.awg_sequence import AWGSequence, AWGSequenceError, Block, Element, Pulse, idle
+from qdrivers.heralding.attempts import attempt_element, configure_attempt_loops
 from qdrivers.heralding.settings import EntSettings, entanglement_settings
 from qdrivers.nv.calibration import NVCalibration
 from qlab_os.errors import QDriverError
@@ -118,32 +120,18 @@ class PulseLibrary:
         return out
 
     def _attempt_block(self, setup: NodeSetup, ent: EntSettings, cal: NVCalibration) -> Block:
-        source = str(setup.path)
         rate = self.sample_rate_hz
         pi_s = round(cal.pi_pulse_duration_s * rate) / rate
         theta = 2.0 * math.acos(math.sqrt(ent.alpha))
         volts = self.sequence.played_volts(theta / (2 * math.pi * cal.rabi_frequency_hz_per_volt * pi_s),
                                            self.iq_channels[0])
-        pump_s, settle_s, emit_s = setup.time_s("spin_pump_s"), setup.time_s("settle_s"), setup.time_s("emit_s")
-        attempt_s = setup.time_s("attempt_s")
-        rest_s = attempt_s - pump_s - settle_s - pi_s - emit_s
-        if rest_s < -0.5 / rate:
-            raise AWGSequenceError(f"timing.attempt_s ({attempt_s:g} s) is shorter than spin pumping, settle, the "
-                                   f"alpha rotation and the excitation ({attempt_s - rest_s:g} s)")
-        pulses = [idle(pump_s, [setup.awg.marker("spin_pump", source)]), idle(settle_s), Pulse(pi_s, volts, 0.0),
-                  idle(emit_s, [ent.emit_marker])]
-        if rest_s > 0.5 / rate:
-            pulses.append(idle(on_grid(rest_s, rate)))
-        return self.sequence.add_block([Element(pulses)])
+        pump = idle(setup.time_s("spin_pump_s"), [setup.awg.marker("spin_pump", str(setup.path))])
+        return attempt_element(self.sequence, ent, reset=pump, settle_s=setup.time_s("settle_s"),
+                               alpha=Pulse(pi_s, volts, 0.0), emit_s=setup.time_s("emit_s"))
 
     def configure_attempt_loops(self, awg: Any) -> None:
-        """After :meth:`AWGSequence.upload`: each attempt element jumps to its own start on an event (the herald),
-        where it waits for the next trigger; event jumps, not the dynamic jump table."""
-        for block in self.attempts.values():
-            awg.set_sqel_event_jump_type(block.start, "INDEX")
-            awg.set_sqel_event_jump_target_index(block.start, block.start)
-        if self.attempts:
-            awg.write("EVENt:JMODe EJUMp")
+        """After :meth:`AWGSequence.upload`: the attempt elements' event jumps (:func:`configure_attempt_loops`)."""
+        configure_attempt_loops(awg, self.attempts.values())
 
     def attempt_duration_ns(self, station: str) -> int:
         """One repetition of the attempt element towards ``station``."""

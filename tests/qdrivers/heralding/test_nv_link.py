@@ -100,12 +100,14 @@ def _theory(files: dict[str, Path], ends: Ends) -> tuple[SingleClickLink, dict[s
     ratio = math.prod(math.sqrt(f_init * (1 - alpha[n]) / (1 - eff[n])) for n in files)
     coherence = math.sqrt(h["photon_indistinguishability"]) * math.exp(-0.5 * h["phase_noise_rad"] ** 2)
     # The superposition precesses freely from the alpha pulse to the analysis pulse (t per node): quasi-static
-    # Ramsey decay exp(-(t/T2*)^2) and Markovian exp(-t/T2) on each node's coherence.
+    # Ramsey decay exp(-(t/T2*)^2) and Markovian exp(-t/T2) on each node's coherence. The attempt element ends with
+    # the excitation (its idle comes first), and the herald ends the element: t runs from the middle of the alpha
+    # pulse through the excitation to the middle of the analysis pulse (pi/2, half the pi pulse's length).
     setup = load_node(find_node_file("nv_a"))
     timing = setup.timing
     cal = {n: _calibration(f) for n, f in files.items()}
     pi_s = cal["nv_a"]["pi_pulse_duration_s"]["value"]
-    t_s = timing["attempt_s"] - timing["spin_pump_s"] - timing["settle_s"] - pi_s / 2 + pi_s / 4
+    t_s = pi_s / 2 + timing["emit_s"] + pi_s / 4
     dephasing = math.exp(-2 * (t_s / nv["t2_star_s"]) ** 2 - 2 * t_s / nv["t2_s"])
     link = SingleClickLink(alpha_a=eff["nv_a"], alpha_b=eff["nv_b"], eta_a=h["detection_efficiency_a"],
                            eta_b=h["detection_efficiency_b"], p_dark=h["dark_count_probability"],

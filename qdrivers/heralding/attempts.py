@@ -1,0 +1,193 @@
+"""The attempt loop of a heralded link, as both of its QDriver ends play it (NV and trapped-ion alike): the AWG
+element, its loop and event jump, and the link end that prepares, starts and corrects it through its own driver.
+
+**Element** (:func:`attempt_element`; one repetition lasts the station's ``attempt_s``,
+:mod:`qdrivers.heralding.settings`): idle filling the repetition, then the platform's reset of the communication
+qubit (NV: spin pumping; ion: optical pumping), a settle, the alpha rotation ``R_x(2 acos(sqrt(alpha)))`` (which
+leaves ``sqrt(alpha)|0> - i sqrt(1-alpha)|1>``, |0> bright), and the optical excitation (the station's emit
+marker), which ends the repetition. The idle comes first so that the superposition lives only from the alpha
+rotation to the herald: a link's repetition is as long as its slower end needs (an ion's 729 pulse and its AWG's
+250-sample minimum: ~25 us), and 20 us of free precession after the rotation would dephase an NV electron
+(T2* ~ 5 us). The herald ends the loop at the end of the repetition (``EVENt:JTIMing`` SYNC, the default).
+
+**Loop** (:func:`configure_attempt_loops`): the element's event jump goes to its own start (``JTARget:TYPE
+INDex``, ``EVENt:JMODe EJUMp``), where it waits for the next trigger; its loop count is the link's ``max_attempts``,
+or infinite above the AWG's 65536 (:class:`AttemptLoopEnd`).
+
+**End** (:class:`AttemptLoopEnd`): what the link controller (:mod:`qdrivers.heralding.link_controller`) asks of one
+end, in the terms both platforms share; a platform's end adds how it prepares its qubit, plays a pi pulse, idles
+and reaches its AWG. Every step runs through that driver's fault handling: an instrument failure puts the node's
+station in its safe state and raises a QDriverError naming the instrument.
+
+Hand-written: the element layout and the two-ended loop are this project's heralded-link protocol; the AWG
+commands are qcodes' driver through :mod:`instruments.tektronix.awg_sequence`.
+"""
+
+from __future__ import annotations
+
+import abc
+import contextlib
+from collections.abc import Callable, Iterable
+from pathlib import Path
+from typing import Any
+
+from instruments.tektronix.awg_sequence import (
+    MIN_WAVEFORM_POINTS,
+    AWGSequence,
+    AWGSequenceError,
+    Block,
+    Element,
+    Pulse,
+    idle,
+    samples_of,
+)
+from qdrivers.heralding.settings import EntSettings
+from qlab_os.errors import ConfigError
+from qlab_os.qdevice.instructions import Axis
+
+__all__ = ["AttemptLoopEnd", "attempt_element", "configure_attempt_loops"]
+
+CORRECTION_AXIS = {1: Axis.X, 2: Axis.Y}
+"""The pi pulse on one end that turns the heralded Bell state into Phi+: X for Psi+ (``bell_index`` 1), Y for Psi-
+(2): ``(Y (x) I)|Psi-> = i|Phi+>``."""
+
+
+def attempt_element(sequence: AWGSequence, ent: EntSettings, *, reset: Pulse, settle_s: float, alpha: Pulse,
+                    emit_s: float) -> Block:
+    """Add the attempt element towards ``ent.station`` to ``sequence`` (see the module docstring): idle, ``reset``,
+    settle, ``alpha``, the excitation. A repetition too short for them, off the sample grid or under the AWG's
+    minimum waveform is a ConfigError naming the node setup file and the key of ``attempt_s``."""
+    rate = sequence.sample_rate_hz
+    body = [reset, idle(settle_s), alpha, idle(emit_s, [ent.emit_marker])]
+    body_samples = sum(samples_of(p.duration_s, rate, "attempt element pulse") for p in body)
+    try:
+        total = samples_of(ent.attempt_s, rate, ent.attempt_key)
+    except AWGSequenceError as exc:
+        raise ConfigError(ent.source, ent.attempt_key, str(exc)) from None
+    if total < MIN_WAVEFORM_POINTS:
+        raise ConfigError(ent.source, ent.attempt_key,
+                          f"{ent.attempt_s:g} s is shorter than the AWG's minimum waveform ({MIN_WAVEFORM_POINTS} "
+                          f"samples, {MIN_WAVEFORM_POINTS / rate:g} s at {rate:g} Sa/s)")
+    if total < body_samples:
+        raise ConfigError(ent.source, ent.attempt_key,
+                          f"{ent.attempt_s:g} s is shorter than the reset, settle, alpha rotation and excitation "
+                          f"towards {ent.station} ({body_samples / rate:g} s)")
+    pad = [idle((total - body_samples) / rate)] if total > body_samples else []
+    return sequence.add_block([Element(pad + body)])
+
+
+def configure_attempt_loops(awg: Any, blocks: Iterable[Block]) -> None:
+    """After the sequence's upload: each attempt element jumps to its own start on an event (the herald), where it
+    waits for the next trigger; event jumps, not the dynamic jump table."""
+    starts = [block.start for block in blocks]
+    for start in starts:
+        awg.set_sqel_event_jump_type(start, "INDEX")
+        awg.set_sqel_event_jump_target_index(start, start)
+    if starts:
+        awg.write("EVENt:JMODe EJUMp")
+
+
+class AttemptLoopEnd(abc.ABC):
+    """One node as an end of heralded link ``link`` (the :class:`~qdrivers.heralding.link_controller.LinkEnd`
+    protocol). ``entanglement`` and ``blocks`` are the node's settings and attempt elements per station;
+    ``duration_ns`` tells how long an element plays."""
+
+    def __init__(self, node: str, link: str, entanglement: dict[str, EntSettings], blocks: dict[str, Block],
+                 duration_ns: Callable[[Block], int]) -> None:
+        self._node = node
+        self.link = link
+        self._entanglement = entanglement
+        self._blocks = blocks
+        self._duration_ns = duration_ns
+        self._loop_setting: dict[str, int | None] = {}
+
+    # ---- what the platform adds ----------------------------------------------------------------------------
+
+    @abc.abstractmethod
+    def _step(self, what: str, action: Callable[[], Any]) -> Any:
+        """Run ``action`` with the driver's fault handling (safe state, QDriverError naming the instrument)."""
+
+    @abc.abstractmethod
+    def _prepare_qubit(self, station: str) -> int:
+        """Sync the lab clock (if simulated), initialise the communication qubit and set the drive for the alpha
+        rotation; return the time that took (ns), measured from the sync."""
+
+    @abc.abstractmethod
+    def _awg(self) -> contextlib.AbstractContextManager[Any]:
+        """The node's AWG, failures of which become the driver's instrument fault."""
+
+    @abc.abstractmethod
+    def _trigger(self, block: Block) -> None:
+        """Jump to ``block`` and trigger it."""
+
+    @abc.abstractmethod
+    def _pi_pulse(self, axis: Axis) -> int:
+        """A pi pulse about ``axis`` on the communication qubit; its duration (ns)."""
+
+    @abc.abstractmethod
+    def _idle(self, duration_ns: int) -> None:
+        """The node waits ``duration_ns`` (on the simulated lab, its clock advances)."""
+
+    @abc.abstractmethod
+    def safe_state(self) -> None:
+        """This end's station in its safe state. Never raises."""
+
+    # ---- the LinkEnd protocol ------------------------------------------------------------------------------
+
+    @property
+    def node(self) -> str:
+        return self._node
+
+    def stations(self) -> tuple[str, ...]:
+        return tuple(self._blocks)
+
+    def heralding_station_file(self, station: str) -> Path:
+        return self._entanglement[station].station_file
+
+    def attempt_duration_ns(self, station: str) -> int:
+        return self._duration_ns(self._blocks[station])
+
+    def check_attempt_duration(self, station: str, attempt_duration_ns: int) -> None:
+        """A ConfigError naming this node's setup file and the key of ``attempt_s`` unless the element towards
+        ``station`` lasts the link's ``attempt_duration_ns`` (from the network file)."""
+        element_ns = self.attempt_duration_ns(station)
+        if element_ns != attempt_duration_ns:
+            ent = self._entanglement[station]
+            raise ConfigError(ent.source, ent.attempt_key,
+                              f"node {self.node}'s attempt element towards heralding station {station} lasts "
+                              f"{element_ns} ns, but the network gives link {self.link} attempt_duration_ns "
+                              f"{attempt_duration_ns}; both ends of a link repeat in lock-step, so make them equal")
+
+    def prepare_attempts(self, station: str, max_attempts: int | None) -> int:
+        """Initialise the qubit and set the loop count (``None``: infinite); the time that took (ns)."""
+        block = self._blocks[station]
+
+        def prepare() -> int:
+            duration_ns = self._prepare_qubit(station)
+            if self._loop_setting.get(station, 0) != max_attempts:
+                with self._awg() as awg:
+                    awg.set_sqel_loopcnt_to_inf(block.start, 1 if max_attempts is None else 0)
+                    if max_attempts is not None:
+                        awg.set_sqel_loopcnt(max_attempts, block.start)
+                self._loop_setting[station] = max_attempts
+            return duration_ns
+
+        result: int = self._step(f"ENT on link {self.link}: preparing the attempt loop", prepare)
+        return result
+
+    def wait(self, duration_ns: int) -> None:
+        if duration_ns > 0:
+            self._idle(duration_ns)
+
+    def start_attempts(self, station: str) -> None:
+        block = self._blocks[station]
+        self._step(f"ENT on link {self.link}: the attempt loop", lambda: self._trigger(block))
+
+    def correct(self, bell_index: int) -> int:
+        axis = CORRECTION_AXIS[bell_index]
+        result: int = self._step(f"ENT on link {self.link}: Pauli correction", lambda: self._pi_pulse(axis))
+        return result
+
+    def forget_loop_settings(self) -> None:
+        """The AWG's sequence was uploaded again: the loop counts are the library's again."""
+        self._loop_setting.clear()
