@@ -22,7 +22,8 @@ values into the :class:`~qlab_os.qdevice.spec.QDeviceSpec` the kernel schedules 
 - **qubit**: ``t2_ns`` is the echo T2 (``t2_729_s``); T1 (the D5/2 lifetime, ~1.2 s) has no calibration routine and
   is left out (infinite), which is safe beside a T2 of milliseconds. T2* is given in the spec's description.
 
-Durations are those of the pulse library (:mod:`qdrivers.trapped_ion.pulses`).
+Durations are those of the pulse library (:mod:`qdrivers.trapped_ion.pulses`); ENT (ion 0, the communication
+ion, when the node setup names a heralding station) is one attempt element.
 """
 
 from __future__ import annotations
@@ -186,7 +187,8 @@ def load_ion_calibration(path: Path, node: str) -> IonCalibration:
 
 
 def ion_spec(calibration: IonCalibration, durations_ns: dict[str, int], *, ideal: bool = False) -> QDeviceSpec:
-    """The two-ion device spec (see the module docstring). ``durations_ns``: ``init``, ``rot``, ``meas``, ``ms``."""
+    """The two-ion device spec (see the module docstring). ``durations_ns``: ``init``, ``rot``, ``meas``, ``ms``,
+    and ``ent`` (one attempt) when the node entangles through a heralding station."""
     init_p = _clamp(2.0 * calibration.pumping_error())
     t2_ns = calibration.t2_729_s * 1e9
     ms_p = calibration.ms_depolarising_probability(durations_ns["ms"] * 1e-9)
@@ -215,6 +217,7 @@ def ion_spec(calibration: IonCalibration, durations_ns: dict[str, int], *, ideal
                 {"op": "rot", "axes": ["z"], "qubits": list(range(calibration.n_ions)), "duration_ns": 0},
                 {"op": "ms", "pairs": [[0, 1]], "duration_ns": durations_ns["ms"], "depolarising_prob": ms_p},
                 {"op": "meas", "qubits": list(range(calibration.n_ions)), "duration_ns": durations_ns["meas"]},
+                *([{"op": "ent", "qubits": [0], "duration_ns": durations_ns["ent"]}] if "ent" in durations_ns else []),
             ],
         },
         source=str(calibration.path),

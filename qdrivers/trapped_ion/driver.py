@@ -33,8 +33,14 @@ The node traps a chain of two ions, qubits 0 (the communication ion) and 1:
   the other ion, projected by the same light, keeps its outcome: a later ``MEAS`` of it, with nothing done to it
   in between, returns that outcome without a new window. No repump: each ion stays in its projected state;
 - ``NONE``: nothing is played; the time passes (on the simulated lab, the node's clock follows the kernel's);
-- anything else (CNOT, CZ, CROT, ENT, other qubits): :class:`UnsupportedInstructionError` (the translator lowers
-  CNOT and CZ onto MS; ion-photon entanglement, ENT, is not built in this driver yet).
+- ``ENT`` on ion 0 over a connected link: ion-photon entanglement through a heralding station, single click, with
+  the link controller both ends share (:mod:`qdrivers.heralding.link_controller`, :mod:`qdrivers.heralding.attempts`,
+  :mod:`qdrivers.trapped_ion.entangle`): the AWG runs the attempt loop itself (optical pumping of the chain, the
+  alpha pulse on ion 0, the excitation) until the herald, which the station wires to the AWG's event input. Every
+  repetition pumps the whole chain, so ENT is refused while another ion is not in ``|0>``; afterwards the other
+  ions are in ``|0>``. The response's duration is the lab time the whole took; ``bell_index`` as the NV driver's;
+- anything else (CNOT, CZ, CROT, other qubits): :class:`UnsupportedInstructionError` (the translator lowers
+  CNOT and CZ onto MS).
 
 Time: the driver never advances the kernel's clock; it reports each instruction's duration. On hardware that is the
 played block's length; on the simulated lab it is the lab time the instruction took, read from the lab node's clock,
@@ -54,7 +60,9 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, ClassVar
 
+from qdrivers.heralding.link_controller import LinkController, link_controller
 from qdrivers.trapped_ion.calibration import IonCalibration, ion_spec, load_ion_calibration
+from qdrivers.trapped_ion.entangle import IonLinkEnd
 from qdrivers.trapped_ion.pulses import PulseLibrary
 from qdrivers.trapped_ion.simlab import LabClockFollower, simulated_lab_spec
 from qlab_os.clock import Clock
@@ -63,7 +71,7 @@ from qlab_os.lab.calibrate.cli import DATA_DIR
 from qlab_os.lab.calibrate.node import NODES_DIR, NodeSetup, find_node_file, load_node, node_platforms
 from qlab_os.lab.errors import classify
 from qlab_os.lab.station import QlabStation, connect_station
-from qlab_os.qdevice.driver import QDriver
+from qlab_os.qdevice.driver import LinkSpec, QDriver
 from qlab_os.qdevice.instructions import Axis, PhysicalInstruction, PhysicalOp, PhysicalResponse
 from qlab_os.qdevice.spec import QDeviceSpec
 
@@ -78,7 +86,6 @@ _NOT_YET = {
     PhysicalOp.CNOT: "the chain's native two-qubit gate is MS (the translator lowers CNOT onto it)",
     PhysicalOp.CZ: "the chain's native two-qubit gate is MS (the translator lowers CZ onto it)",
     PhysicalOp.CROT: "CROT is the NV electron-carbon gate; an ion chain's native two-qubit gate is MS",
-    PhysicalOp.ENT: "ion-photon entanglement (the 393 nm excitation into the heralding link) is not built yet",
 }
 
 
@@ -108,6 +115,7 @@ class TrappedIonQDriver(QDriver):
         self._rf_phase_deg: float | None = None
         self._source_settings: dict[tuple[str, str], float] = {}
         self._faulted = False
+        self._links: dict[str, tuple[LinkController, IonLinkEnd]] = {}
         try:
             self._instruments = {role: self._instrument(role) for role in _ROLES}
             self._library = PulseLibrary(setup, calibration)
@@ -115,6 +123,8 @@ class TrappedIonQDriver(QDriver):
                          "rot": self._library.longest_rotation_ns,
                          "meas": self._library.duration_ns(self._library.meas),
                          "ms": self._library.duration_ns(self._library.ms)}
+            if self._library.attempts:
+                durations["ent"] = min(self._library.attempt_duration_ns(s) for s in self._library.attempts)
             self._spec = ion_spec(calibration, durations, ideal=ideal)
             lab = simulated_lab_spec(station, setup.instrument_name("awg"))
             awg_address = station.station_config.instruments[setup.instrument_name("awg")].address
@@ -138,7 +148,8 @@ class TrappedIonQDriver(QDriver):
 
         ``seed`` is not used: a simulated lab is seeded where it is reset (``qlab-os calibrate --seed``), and
         resetting it here would cut every other station on it. ``ideal`` makes the spec noiseless; the
-        instruments stay what they are. ``shared`` is not used yet (links come with ENT).
+        instruments stay what they are. ``shared`` is the run's dict where links keep their controller
+        (:meth:`connect_link`).
         """
         known = cls.device_names()
         if device not in known:
@@ -179,6 +190,21 @@ class TrappedIonQDriver(QDriver):
     def pulse_library(self) -> PulseLibrary:
         return self._library
 
+    @property
+    def node(self) -> str:
+        return self._setup.node
+
+    def connect_link(self, name: str, spec: LinkSpec, shared: dict[str, object]) -> None:
+        """Join link ``name``'s controller (one per run, in ``shared``); the node setup must name a heralding
+        station of the link under ``entanglement``."""
+        if not self._library.attempts:
+            raise UnsupportedInstructionError(f"ion node {self._setup.node!r}: link {name}: the node setup "
+                                              f"{self._setup.path} names no heralding station under entanglement")
+        controller = link_controller(shared, name, spec)
+        end = IonLinkEnd(self, name)
+        controller.register(end, spec)
+        self._links[name] = (controller, end)
+
     def execute(self, instruction: PhysicalInstruction) -> PhysicalResponse:
         op = instruction.op
         if op is PhysicalOp.NONE:
@@ -191,6 +217,8 @@ class TrappedIonQDriver(QDriver):
                 f"ion node {self._setup.node!r}: the station is in its safe state after a fault; reset() the driver "
                 "to set the instruments up again"
             )
+        if op is PhysicalOp.ENT:  # keeps the lab time itself: the other end's call may have run the attempts
+            return self._ent(instruction)
         if self._lab_clock is not None:
             self._lab_clock.catch_up()
         outcomes: tuple[int, ...] = ()
@@ -217,12 +245,16 @@ class TrappedIonQDriver(QDriver):
         self._init(tuple(range(n)))
 
     def safe_state(self) -> None:
-        """The station's safe state (lasers and outputs off, AWG stopped, counter idle). Never raises."""
+        """The station's safe state (lasers and outputs off, AWG stopped, counter idle). Never raises. The driver
+        then refuses instructions until :meth:`reset` sets the instruments up again."""
+        self._faulted = True
         with contextlib.suppress(Exception):  # QlabStation.safe_state reports per instrument; this guards it
             self._station.safe_state()
 
     def close(self) -> None:
-        """Safe state, then close every instrument of the station."""
+        """Safe state, then close every instrument of the station (and the links' heralding stations)."""
+        for controller, _ in self._links.values():
+            controller.close()
         self._station.close()
 
     # ---- instructions ----------------------------------------------------------------------------
@@ -248,6 +280,10 @@ class TrappedIonQDriver(QDriver):
             raise UnsupportedInstructionError(f"'{instruction}' on ion node {node!r}: {op.value} takes one ion")
         if op is PhysicalOp.ROT and instruction.axis is None:
             raise UnsupportedInstructionError(f"'{instruction}' on ion node {node!r}: a rotation needs an axis")
+        if op is PhysicalOp.ENT and not self._spec.supports(op, qubits):
+            why = ("ENT acts on ion 0, the communication ion" if self._library.attempts
+                   else f"ENT needs a heralding station under entanglement in {self._setup.path}")
+            raise UnsupportedInstructionError(f"'{instruction}' on ion node {node!r}: {why}")
         if op is PhysicalOp.INIT:
             (k,) = qubits
             busy = [j for j in range(n) if j != k and self._basis[j] is None]
@@ -331,6 +367,56 @@ class TrappedIonQDriver(QDriver):
             self._frames_rad[j] = 0.0
         return self._library.duration_ns(self._library.meas), tuple(window[k] for k in qubits)
 
+    def _ent(self, instruction: PhysicalInstruction) -> PhysicalResponse:
+        assert instruction.ent is not None
+        link = instruction.ent.link
+        if link not in self._links:
+            raise QDriverError(f"'{instruction}' on ion node {self._setup.node!r}: no link {link!r} was connected; "
+                               f"connected: {', '.join(self._links) or 'none'}")
+        controller, end = self._links[link]
+        result = controller.ent(end)
+        # every repetition pumped the chain: ion 0 holds its half (or the no-herald state), the others are |0>
+        for j in range(self._calibration.n_ions):
+            self._basis[j] = None if j == 0 else 0
+            self._frames_rad[j] = 0.0
+        self._held[0] = None
+        return PhysicalResponse(duration_ns=result.duration_ns, heralded=result.heralded,
+                                bell_index=result.bell_index)
+
+    # ---- what the link end (qdrivers.trapped_ion.entangle) uses ----------------------------------
+
+    @property
+    def lab_clock(self) -> LabClockFollower | None:
+        return self._lab_clock
+
+    def check_chain_for_pumping(self, what: str) -> None:
+        """Refuse (UnsupportedInstructionError) while an ion other than ion 0 is not known to be in ``|0>``."""
+        others = [j for j in range(1, self._calibration.n_ions) if self._basis[j] != 0]
+        if others:
+            raise UnsupportedInstructionError(
+                f"ion node {self._setup.node!r}: {what}: every attempt pumps the whole chain optically, which would "
+                f"reset ion(s) {others} (holding a quantum state or |1>); initialise or measure them as 0 first"
+            )
+
+    def initialise_for_entanglement(self) -> int:
+        """INIT of ion 0 (the whole chain's init block) and the 729 RF phase of the x axis; its nominal ns."""
+        duration_ns = self._init((0,))
+        self._set_rf_phase(0.0)
+        return duration_ns
+
+    def pi_pulse_on_communication_ion(self, axis: Axis) -> int:
+        """A pi pulse about ``axis`` (x or y) on ion 0 in its software frame; its ns."""
+        return self._play_rotation(0, _AXIS_PHASE_RAD[axis] - self._frames_rad[0], math.pi)
+
+    def play(self, block: Any) -> None:
+        self._play(block)
+
+    @contextmanager
+    def talking_to(self, role: str) -> Iterator[Any]:
+        """The instrument of ``role``; a failure talking to it becomes a QDriverError naming it (safe state)."""
+        with self._talking_to(role):
+            yield self._instruments[role]
+
     # ---- instruments -----------------------------------------------------------------------------
 
     def _set_up_instruments(self) -> None:
@@ -363,6 +449,8 @@ class TrappedIonQDriver(QDriver):
             counter.start()
         with self._talking_to("awg"):
             self._library.upload(self._instruments["awg"])
+        for _, end in self._links.values():
+            end.forget_loop_settings()
         self._frames_rad = [0.0] * self._calibration.n_ions
 
     def _apply_prepare(self) -> None:

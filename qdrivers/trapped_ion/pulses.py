@@ -17,6 +17,13 @@ Blocks (one trigger plays one block; markers by function from the node setup's `
 - ``ms``: the bichromatic beam (marker ``ms``) for one closed loop (``ms_gate_duration_s``) at the calibrated
   ``MS(pi/2)`` amplitude. The angle is set by the ``aom_729_ms`` power, the sign by the side of the mode the tones
   sit on, the spin phase by that source's phase (the driver does all three).
+- attempt loops, one per heralding station of the node setup's ``entanglement``
+  (:mod:`qdrivers.heralding.settings`), laid out as :func:`qdrivers.heralding.attempts.attempt_element` does for
+  every platform: one element of the station's ``attempt_s``: idle, optical pumping of the chain (``pump``,
+  ``timing.attempt_pump_s``), a settle, the alpha rotation on ion 0 (``address_0``: the calibrated pi pulse's
+  length at ``2 acos(sqrt(alpha)) / pi`` of its amplitude, the thermal-average angle scaling with the amplitude as
+  the pi pulse's does), the excitation (the station's emit marker, ``timing.emit_s``). The driver loops it with an
+  event jump back to its own start: the herald ends the loop.
 
 The calibration routines build the same cooling, pumping, pulse and detection pieces (qlab_os/lab/calibrate/ion.py);
 the driver's library mirrors them so that its pi pulse is the one the detection calibration measured.
@@ -40,6 +47,8 @@ from instruments.tektronix.awg_sequence import (
     idle,
     samples_of,
 )
+from qdrivers.heralding.attempts import attempt_element, configure_attempt_loops
+from qdrivers.heralding.settings import EntSettings, entanglement_settings
 from qdrivers.trapped_ion.calibration import IonCalibration
 from qlab_os.lab.calibrate.node import NodeSetup
 
@@ -91,6 +100,23 @@ class PulseLibrary:
         gate_s = calibration.ms_gate_duration_s
         self.ms_amplitude_v = self.sequence.played_volts(calibration.ms_gate_amplitude_v, i_channel)
         self.ms = self._add("ms", [Pulse(gate_s, i_v=self.ms_amplitude_v, markers=frozenset({marker("ms")}))])
+        self.entanglement = entanglement_settings(setup)
+        self.attempts = {station: self._attempt_block(setup, ent, aod[0]) for station, ent in self.entanglement.items()}
+
+    def _attempt_block(self, setup: NodeSetup, ent: EntSettings, address: str) -> Block:
+        rate = self.sample_rate_hz
+        theta = 2.0 * math.acos(math.sqrt(ent.alpha))
+        volts = self.sequence.played_volts(self.amplitude_v * theta / math.pi, self.sequence.iq_channels[0])
+        alpha = Pulse(self.pi_samples / rate, i_v=volts, markers=frozenset({address}))
+        pump = idle(setup.time_s("attempt_pump_s"), [setup.awg.marker("pump", str(setup.path))])
+        block = attempt_element(self.sequence, ent, reset=pump, settle_s=setup.time_s("settle_s"), alpha=alpha,
+                                emit_s=setup.time_s("emit_s"))
+        self._samples[id(block)] = sum(samples_of(p.duration_s, rate) for p in block.elements[0].pulses)
+        return block
+
+    def attempt_duration_ns(self, station: str) -> int:
+        """One repetition of the attempt element towards ``station``."""
+        return self.duration_ns(self.attempts[station])
 
     def _add(self, name: str, pulses: list[Pulse]) -> Block:
         block = self.sequence.add_block([Element(pulses)])
@@ -122,8 +148,11 @@ class PulseLibrary:
         return RotationPulse(samples, phase % (2.0 * math.pi))
 
     def upload(self, awg: AWG5014Like) -> None:
-        """Stop the AWG, write every waveform and the sequence table, start the sequencer (once per connection)."""
+        """Stop the AWG, write every waveform and the sequence table, start the sequencer, set the attempt loops'
+        event jumps (once per connection, and again after a fault)."""
         clock = getattr(awg, "clock_freq", None)
         if callable(clock):
             clock(self.sample_rate_hz)
         self.sequence.upload(awg)
+        if self.attempts:
+            configure_attempt_loops(awg, self.attempts.values())

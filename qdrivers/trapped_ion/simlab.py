@@ -62,6 +62,11 @@ class LabClockFollower:
             self._offset_ns += lab_now - target
         self._start_ns = self._lab_clock.now_ns()
 
+    def idle(self, duration_ns: int) -> None:
+        """The node waits ``duration_ns`` (for the other end of a link): the lab node's clock advances; the ions
+        see the time when next touched."""
+        self._lab_clock.advance_ns(duration_ns)
+
     def elapsed_ns(self) -> int:
         """Lab time since the last :meth:`catch_up`."""
         return self._lab_clock.now_ns() - self._start_ns

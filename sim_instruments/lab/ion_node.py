@@ -114,6 +114,10 @@ class IonNode(LabNode):
         self._frame_hz: float | None = None
         self._windows: dict[str, list[int]] = {}
 
+    def communication_system(self) -> CalciumIon:
+        """Ion 0, the communication ion: the one ``emit:<station>`` excites (heralding stations' attempt loops)."""
+        return self.ion
+
     def _per_ion_numbers(self, key: str, n_ions: int) -> tuple[float, ...]:
         values = self.wiring.get(key, [1.0] * n_ions)
         if not (isinstance(values, list) and len(values) == n_ions

@@ -250,7 +250,7 @@ def test_devices_are_the_ion_node_setup_files(clock: VirtualClock) -> None:
         (PhysicalInstruction(PhysicalOp.CNOT, (0, 1)), "native two-qubit gate is MS"),
         (PhysicalInstruction(PhysicalOp.CZ, (0, 1)), "native two-qubit gate is MS"),
         (PhysicalInstruction(PhysicalOp.CROT, (0, 1), Axis.X, 1.0), "CROT"),
-        (PhysicalInstruction(PhysicalOp.ENT, (0,), ent=EntParams("nv_ion_link")), "ion-photon entanglement"),
+        (PhysicalInstruction(PhysicalOp.ENT, (1,), ent=EntParams("nv_ion_link")), "ENT acts on ion 0"),
         (PhysicalInstruction(PhysicalOp.ROT, (2,), Axis.X, 1.0), "traps 2 ions, qubits 0 .. 1"),
         (PhysicalInstruction(PhysicalOp.MS, (0,), angle_rad=1.0), "traps 2 ions|MS acts on both"),
     ],
@@ -261,6 +261,13 @@ def test_unsupported_instructions_are_refused(driver: TrappedIonQDriver, instruc
     with pytest.raises(UnsupportedInstructionError, match=words):
         driver.execute(instruction)
     assert not driver.spec.supports(instruction.op, instruction.qubits, instruction.axis)
+
+
+def test_ent_needs_a_connected_link(driver: TrappedIonQDriver) -> None:
+    """ENT on ion 0 is native (the node setup names the NV-ion heralding station), but a link must be connected."""
+    assert driver.spec.supports(PhysicalOp.ENT, (0,))
+    with pytest.raises(QDriverError, match="no link 'nv_ion_link' was connected"):
+        driver.execute(PhysicalInstruction(PhysicalOp.ENT, (0,), ent=EntParams("nv_ion_link")))
 
 
 def test_missing_calibration_entries_are_named_with_the_routine_to_run(lab: SimulatedLab, calibration_file: Path,

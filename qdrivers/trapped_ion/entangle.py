@@ -1,0 +1,75 @@
+"""The trapped-ion node's end of a heralded link (ion-photon entanglement of ion 0, the communication ion): what the
+link controller (:mod:`qdrivers.heralding.link_controller`) asks of the trapped_ion QDriver, on the node's own
+instruments only. The loop itself (loop count, trigger, correction) is the shared
+:class:`~qdrivers.heralding.attempts.AttemptLoopEnd`, as for an NV end; the ion adds:
+
+- preparing the qubit: sync the simulated lab's clock (if any); refuse while ion 1 (or any other ion) is not in
+  ``|0>``, because every repetition pumps the whole chain (it would destroy a quantum state, and turn a known
+  ``|1>`` into ``|0>``); INIT of ion 0 (854 repump, Doppler cooling, pumping: a fresh thermal state for the alpha
+  pulse, frames reset); the 729 RF phase of the x axis, which the alpha pulse of the attempt element uses;
+- the correction's pi pulse, an addressed x or y pulse on ion 0 (its frame is 0 after INIT); idling through the
+  lab clock hook.
+
+A fault puts the node's station in its safe state and raises a QDriverError naming the instrument; the driver then
+refuses instructions until ``reset()``, as after any fault of this driver.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from instruments.tektronix.awg_sequence import Block
+from qdrivers.heralding.attempts import AttemptLoopEnd
+from qlab_os.errors import QDriverError
+from qlab_os.qdevice.instructions import Axis
+
+if TYPE_CHECKING:
+    from qdrivers.trapped_ion.driver import TrappedIonQDriver
+
+__all__ = ["IonLinkEnd"]
+
+
+class IonLinkEnd(AttemptLoopEnd):
+    """Ion 0 of a trapped-ion node as an end of a heralded link (see the module docstring)."""
+
+    def __init__(self, driver: TrappedIonQDriver, link: str) -> None:
+        library = driver.pulse_library
+        super().__init__(driver.node, link, library.entanglement, library.attempts, library.duration_ns)
+        self._driver = driver
+
+    def _step(self, what: str, action: Callable[[], Any]) -> Any:
+        try:
+            return action()
+        except QDriverError as exc:  # the driver has put its station in its safe state
+            raise QDriverError(f"{exc} ({what})") from exc
+        except BaseException:
+            self.safe_state()
+            raise
+
+    def _prepare_qubit(self, station: str) -> int:
+        driver = self._driver
+        lab = driver.lab_clock
+        if lab is not None:
+            lab.catch_up()
+        driver.check_chain_for_pumping(f"ENT on link {self.link}")
+        nominal_ns = driver.initialise_for_entanglement()
+        return lab.elapsed_ns() if lab is not None else nominal_ns
+
+    def _awg(self) -> contextlib.AbstractContextManager[Any]:
+        return self._driver.talking_to("awg")
+
+    def _trigger(self, block: Block) -> None:
+        self._driver.play(block)
+
+    def _pi_pulse(self, axis: Axis) -> int:
+        return self._driver.pi_pulse_on_communication_ion(axis)
+
+    def _idle(self, duration_ns: int) -> None:
+        lab = self._driver.lab_clock
+        if lab is not None:
+            lab.idle(duration_ns)
+
+    def safe_state(self) -> None:
+        self._driver.safe_state()
