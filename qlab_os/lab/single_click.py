@@ -20,6 +20,16 @@ attempt. The link then applies the Pauli correction to Phi+ (X on one end for Ps
 Measured outcomes then pass through each node's readout: P(read 0 | 0) = ``f0``, P(read 1 | 1) = ``f1``, from the
 node's calibration.
 
+**Attempt loops** (:class:`LoopLink`). Each end starts an attempt loop from one of several preparations
+(:class:`Preparation`): the reset can fail, leaving a *spectator* (an NV in ms=+1: dark, |1>; an ion in
+S1/2(m=+1/2): bright, it emits like |0>), which later pulses do not drive and which reads as that state; an ion's
+alpha pulse rotates by an angle that depends on the loop's phonon number. The simulated lab draws these once per
+loop, and every repetition of the loop then starts from the same state (docs/simulated-lab.md), so each pair of
+preparations is a branch ``i`` of prior weight ``w_i`` with its own herald probability ``p_i``: a loop heralds
+after a geometric number of attempts, heralds per attempt over many loops are ``1 / sum_i w_i / p_i``, and a
+heralded pair (infinite loops) is branch ``i`` with probability ``w_i``. The Pauli correction is a pulse on the
+link's first end (X for detector 0, Y for detector 1), which a spectator ignores.
+
 Hand-written: a closed form of a dozen terms; the simulated lab computes the same physics through Kraus operators
 on its density-matrix world, and this module is the independent check of that path.
 """
@@ -100,6 +110,94 @@ class SingleClickLink:
         return float(np.real(phi.conj() @ self.delivered() @ phi))
 
 
+@dataclass(frozen=True)
+class Preparation:
+    """One way an end starts an attempt loop (see the module docstring): its prior ``weight``, bright population
+    ``alpha``, the coherence of its state as a fraction of a pure state's (``|rho_01| / sqrt(alpha (1 - alpha))``),
+    and whether it is a spectator (``alpha`` 0 or 1: it emits and reads as that state, undriven by later pulses)."""
+
+    weight: float
+    alpha: float
+    coherence: float = 1.0
+    spectator: bool = False
+
+
+@dataclass(frozen=True)
+class Branch:
+    """One pair of preparations: its prior weight, the single-click link it makes, which ends are spectators."""
+
+    weight: float
+    link: SingleClickLink
+    spectators: tuple[bool, bool]
+
+
+@dataclass(frozen=True)
+class Heralded:
+    """A heralded pair of one branch: its probability among heralded pairs, the normalised two-qubit state, which
+    ends are spectators (their half is that Z state, not a qubit)."""
+
+    weight: float
+    state: ComplexMatrix
+    spectators: tuple[bool, bool]
+
+
+_CORRECTION = {0: _X, 1: np.array([[0, -1j], [1j, 0]], dtype=np.complex128)}
+"""The first end's pulse after a click in detector k: X turns Psi+ into Phi+, Y turns Psi- into (i) Phi+."""
+
+
+@dataclass(frozen=True)
+class LoopLink:
+    """A single-click link run as attempt loops whose preparations are drawn once per loop (see the module
+    docstring). Build it with :meth:`from_preparations`."""
+
+    branches: tuple[Branch, ...]
+
+    @classmethod
+    def from_preparations(cls, ends: tuple[Sequence[Preparation], Sequence[Preparation]], eta_a: float, eta_b: float,
+                          p_dark: float, coherence: float, phase_rad: float = 0.0) -> LoopLink:
+        """Every pair of the two ends' preparations; ``coherence`` is the photons' (indistinguishability and phase
+        noise), multiplied by each preparation's own."""
+        branches = []
+        for a in ends[0]:
+            for b in ends[1]:
+                link = SingleClickLink(a.alpha, b.alpha, eta_a, eta_b, p_dark, coherence * a.coherence * b.coherence,
+                                       phase_rad)
+                branches.append(Branch(a.weight * b.weight, link, (a.spectator, b.spectator)))
+        total = sum(br.weight for br in branches)
+        if abs(total - 1.0) > 1e-9:
+            raise ValueError(f"the preparations' weights must sum to 1 at each end; the branches sum to {total}")
+        return cls(tuple(branches))
+
+    @property
+    def herald_probability(self) -> float:
+        """Heralds per attempt over many loops: ``1 / sum_i w_i / p_i``."""
+        return 1.0 / sum(br.weight / br.link.herald_probability for br in self.branches if br.weight > 0)
+
+    def heralded(self, detector: int) -> list[Heralded]:
+        """Heralded pairs of ``detector`` (uncorrected): each branch's weight is ``w_i P(detector | branch)``."""
+        out = []
+        for br in self.branches:
+            rho = br.link.herald(detector)
+            p = float(np.real(np.trace(rho)))
+            if br.weight > 0 and p > 0:
+                out.append(Heralded(br.weight * p / br.link.herald_probability, rho / p, br.spectators))
+        return out
+
+    def delivered(self) -> list[Heralded]:
+        """Heralded pairs after the first end's Pauli correction to Phi+ (ignored by a spectator first end)."""
+        out = []
+        for detector in (0, 1):
+            for h in self.heralded(detector):
+                u = _kron(_I2 if h.spectators[0] else _CORRECTION[detector], _I2)
+                out.append(Heralded(h.weight, u @ h.state @ u.conj().T, h.spectators))
+        return out
+
+    def fidelity(self) -> float:
+        """Fidelity of the delivered pairs with Phi+ (a spectator's half counted as the Z state it reads as)."""
+        phi = np.array([1, 0, 0, 1], dtype=np.complex128) / math.sqrt(2)
+        return float(sum(h.weight * np.real(phi.conj() @ h.state @ phi) for h in self.delivered()))
+
+
 def readout_matrix(f0: float, f1: float) -> npt.NDArray[np.float64]:
     """P(read r | state s) as a 2x2 matrix [r, s]."""
     return np.array([[f0, 1 - f1], [1 - f0, f1]], dtype=np.float64)
@@ -120,17 +218,26 @@ def outcome_probabilities(rho: ComplexMatrix, rotations: Sequence[ComplexMatrix]
 
 
 def agreement(rho: ComplexMatrix, basis: str, readout_a: npt.NDArray[np.float64],
-              readout_b: npt.NDArray[np.float64]) -> float:
-    """P(the two read outcomes agree) when both halves of ``rho`` are measured in ``basis`` (Z, X or Y)."""
-    p = outcome_probabilities(rho, (BASIS_ROTATION[basis],) * 2, (readout_a, readout_b))
+              readout_b: npt.NDArray[np.float64], spectators: tuple[bool, bool] = (False, False)) -> float:
+    """P(the two read outcomes agree) when both halves of ``rho`` are measured in ``basis`` (Z, X or Y); a
+    spectator half is not rotated (its pulses do not drive it)."""
+    rotations = tuple(_I2 if spectator else BASIS_ROTATION[basis] for spectator in spectators)
+    p = outcome_probabilities(rho, rotations, (readout_a, readout_b))
     return float(p[0, 0] + p[1, 1])
 
 
-def conditioned_half(pair: ComplexMatrix, basis: str, readout: npt.NDArray[np.float64]
+def loop_agreement(link: LoopLink, basis: str, readout_a: npt.NDArray[np.float64],
+                   readout_b: npt.NDArray[np.float64]) -> float:
+    """:func:`agreement` of the delivered pairs of ``link``, over its branches."""
+    return sum(h.weight * agreement(h.state, basis, readout_a, readout_b, h.spectators) for h in link.delivered())
+
+
+def conditioned_half(pair: ComplexMatrix, basis: str, readout: npt.NDArray[np.float64], spectator: bool = False
                      ) -> list[tuple[float, ComplexMatrix]]:
     """The second half of ``pair`` once the first is measured in ``basis`` and read through ``readout``: for each
-    read outcome m, its probability and the second half's state given m (remote state preparation)."""
-    rotation = _kron(BASIS_ROTATION[basis], np.eye(2, dtype=np.complex128))
+    read outcome m, its probability and the second half's state given m (remote state preparation). A spectator
+    first half is not rotated before its reading."""
+    rotation = _kron(_I2 if spectator else BASIS_ROTATION[basis], np.eye(2, dtype=np.complex128))
     rotated = rotation @ pair @ rotation.conj().T
     halves = []
     for m in (0, 1):
