@@ -172,9 +172,10 @@ _THERMAL_TAIL = 1.0e-12
 
 
 def link_model(station: str, nodes: tuple[str, str], cal: dict[str, CalibrationFile]) -> LoopLink:
-    """The single-click closed form for ``station`` between ``nodes`` (the first is the link's creator, which
-    applies the Pauli correction), as attempt loops (:class:`~qlab_os.lab.single_click.LoopLink`), from the lab's
-    constants (physics.yaml), the node setups' alpha and timings, and each node's calibration.
+    """The single-click closed form for ``station`` between ``nodes`` as attempt loops
+    (:class:`~qlab_os.lab.single_click.LoopLink`), from the lab's constants (physics.yaml), the node setups' alpha
+    and timings, and each node's calibration. The first node is the end that applies the Pauli correction: the one
+    with the shorter pi pulse, an NV on both links here.
 
     Each node's preparations, drawn once per loop as the simulated lab does (docs/simulated-lab.md):
 
@@ -276,8 +277,9 @@ def _compare(report: LabDemoReport, data_dir: Path, link_stats: dict[str, tuple[
         report.checks.append(Check(f"nv_a/nv_b Bell pairs, P(equal) in {basis}", k, len(bell_a[basis]),
                                    loop_agreement(nv_link, basis, ro["nv_a"], ro["nv_b"])))
     models = {network.link_name("nv_a", "nv_b"): nv_link}
-    ion_ro = readout_matrix(_value(cal["ion"], "detection_fidelity_bright"),
-                            _value(cal["ion"], "detection_fidelity_dark"))
+    # the detection's own errors (the spec's, from the calibration): the calibrated dark fidelity also holds the
+    # dark state's preparation error, which the twin's INIT and pulse errors already carry
+    ion_ro = readout_matrix(1.0 - ion_spec.readout_p_flip_0, 1.0 - ion_spec.readout_p_flip_1)
     shots = report.outcomes["ion"]["shots"]
     remote = network.link("nv_a", "ion") is not None
     rsp = report.outcomes["nv_a"]["rsp"] if remote else [0] * len(shots)

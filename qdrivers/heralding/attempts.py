@@ -125,6 +125,10 @@ class AttemptLoopEnd(abc.ABC):
         """A pi pulse about ``axis`` on the communication qubit; its duration (ns)."""
 
     @abc.abstractmethod
+    def correction_duration_ns(self) -> int:
+        """How long :meth:`_pi_pulse` plays (ns): the link's correction goes to the end with the shorter one."""
+
+    @abc.abstractmethod
     def _idle(self, duration_ns: int) -> None:
         """The node waits ``duration_ns`` (on the simulated lab, its clock advances)."""
 
@@ -157,6 +161,9 @@ class AttemptLoopEnd(abc.ABC):
                               f"node {self.node}'s attempt element towards heralding station {station} lasts "
                               f"{element_ns} ns, but the network gives link {self.link} attempt_duration_ns "
                               f"{attempt_duration_ns}; both ends of a link repeat in lock-step, so make them equal")
+
+    def check_ready(self) -> None:  # noqa: B027 - an optional hook: most platforms have nothing to check
+        """Nothing to check by default (a platform whose attempts disturb other qubits refuses here)."""
 
     def prepare_attempts(self, station: str, max_attempts: int | None) -> int:
         """Initialise the qubit and set the loop count (``None``: infinite); the time that took (ns)."""

@@ -83,6 +83,10 @@ class LinkEnd(Protocol):
         ``attempt_duration_ns`` (the network's, for the link)."""
         ...
 
+    def check_ready(self) -> None:
+        """Raise (UnsupportedInstructionError) if this end cannot start attempts now; touches no instrument."""
+        ...
+
     def prepare_attempts(self, station: str, max_attempts: int | None) -> int:
         """Sync the lab clock, initialise the communication qubit, set the loop (``None``: infinite); return the
         time that took (ns)."""
@@ -94,6 +98,10 @@ class LinkEnd(Protocol):
 
     def start_attempts(self, station: str) -> None:
         """Trigger the attempt loop (it runs until the herald, or its loop count)."""
+        ...
+
+    def correction_duration_ns(self) -> int:
+        """How long the pi pulse of :meth:`correct` plays (ns)."""
         ...
 
     def correct(self, bell_index: int) -> int:
@@ -170,6 +178,8 @@ class LinkController:
             raise QDriverError(f"link {self.name}: ENT needs both ends connected; connected: "
                                f"{', '.join(e.node for e in self.ends) or 'none'}")
         other = self.ends[1] if end is self.ends[0] else self.ends[0]
+        for e in (end, other):  # a refusal before anything is played leaves every station as it is
+            e.check_ready()
         try:
             result = self._attempt(end, other)
         except BaseException:
@@ -216,8 +226,11 @@ class LinkController:
             return EntResult(duration_ns, False, None, attempts)
         bell = _PSI_PLUS if heralds[0] else _PSI_MINUS
         if self.spec.bell_state_correction:
-            correction_ns = first.correct(bell)
-            second.wait(correction_ns)
+            # the end with the shorter pi pulse plays it (the first on a tie): the other end's half waits meanwhile,
+            # and an NV electron (T2* ~ 5 us) must not wait for an ion's 25 us pulse
+            corrector, waiter = sorted((first, second), key=lambda e: e.correction_duration_ns())
+            correction_ns = corrector.correct(bell)
+            waiter.wait(correction_ns)
             duration_ns += correction_ns
             bell = _PHI_PLUS
         return EntResult(duration_ns, True, bell, attempts)

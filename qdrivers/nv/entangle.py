@@ -59,6 +59,10 @@ class NVLinkEnd(AttemptLoopEnd):
     def _pi_pulse(self, axis: Axis) -> int:
         return self._driver.rotate(PhysicalInstruction(PhysicalOp.ROT, (0,), axis, math.pi))
 
+    def correction_duration_ns(self) -> int:
+        plan = self._driver.library.plan(Axis.X, math.pi)
+        return plan.element.duration_ns if plan is not None else 0
+
     def _idle(self, duration_ns: int) -> None:
         if self._driver.lab_time is not None:
             self._driver.lab_time.idle(duration_ns)

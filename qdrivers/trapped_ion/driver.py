@@ -36,9 +36,10 @@ The node traps a chain of two ions, qubits 0 (the communication ion) and 1:
 - ``ENT`` on ion 0 over a connected link: ion-photon entanglement through a heralding station, single click, with
   the link controller both ends share (:mod:`qdrivers.heralding.link_controller`, :mod:`qdrivers.heralding.attempts`,
   :mod:`qdrivers.trapped_ion.entangle`): the AWG runs the attempt loop itself (optical pumping of the chain, the
-  alpha pulse on ion 0, the excitation) until the herald, which the station wires to the AWG's event input. Every
-  repetition pumps the whole chain, so ENT is refused while another ion is not in ``|0>``; afterwards the other
-  ions are in ``|0>``. The response's duration is the lab time the whole took; ``bell_index`` as the NV driver's;
+  alpha pulse on ion 0, the excitation) until the herald, which the station wires to the AWG's event input. The
+  init before the loop and every repetition light the whole chain, so ENT is refused while another ion holds a
+  quantum state, and leaves the other ions in ``|0>`` (their held outcomes stay readable). The response's
+  duration is the lab time the whole took; ``bell_index`` as the NV driver's;
 - anything else (CNOT, CZ, CROT, other qubits): :class:`UnsupportedInstructionError` (the translator lowers
   CNOT and CZ onto MS).
 
@@ -389,20 +390,32 @@ class TrappedIonQDriver(QDriver):
     def lab_clock(self) -> LabClockFollower | None:
         return self._lab_clock
 
-    def check_chain_for_pumping(self, what: str) -> None:
-        """Refuse (UnsupportedInstructionError) while an ion other than ion 0 is not known to be in ``|0>``."""
-        others = [j for j in range(1, self._calibration.n_ions) if self._basis[j] != 0]
-        if others:
+    def check_ready_for_attempts(self, what: str) -> None:
+        """Refuse attempts while the station is in its safe state after a fault (QDriverError), or while an ion other
+        than ion 0 holds a quantum state (UnsupportedInstructionError: the init and every attempt light the whole
+        chain)."""
+        node = self._setup.node
+        if self._faulted:
+            raise QDriverError(f"ion node {node!r}: {what}: the station is in its safe state after a fault; reset() "
+                               "the driver to set the instruments up again")
+        busy = [j for j in range(1, self._calibration.n_ions) if self._basis[j] is None]
+        if busy:
             raise UnsupportedInstructionError(
-                f"ion node {self._setup.node!r}: {what}: every attempt pumps the whole chain optically, which would "
-                f"reset ion(s) {others} (holding a quantum state or |1>); initialise or measure them as 0 first"
+                f"ion node {node!r}: {what}: the init before the attempts and the optical pumping of every attempt "
+                f"light the whole chain and would destroy the quantum state of ion(s) {busy}; measure or initialise "
+                "them first"
             )
 
     def initialise_for_entanglement(self) -> int:
-        """INIT of ion 0 (the whole chain's init block) and the 729 RF phase of the x axis; its nominal ns."""
-        duration_ns = self._init((0,))
+        """The init block (854 repump, cooling, pumping: the whole chain, every ion to |0>; an ion known to be in
+        |1> is not put back, since the attempts' pumping would not keep it there either), frames reset, the 729 RF
+        phase of the x axis for the alpha pulse; its nominal ns. Held outcomes stay readable."""
+        self._play(self._library.init)
+        for j in range(self._calibration.n_ions):
+            self._basis[j], self._frames_rad[j] = 0, 0.0
+        self._held[0] = None
         self._set_rf_phase(0.0)
-        return duration_ns
+        return self._library.duration_ns(self._library.init)
 
     def pi_pulse_on_communication_ion(self, axis: Axis) -> int:
         """A pi pulse about ``axis`` (x or y) on ion 0 in its software frame; its ns."""

@@ -3,12 +3,16 @@ link controller (:mod:`qdrivers.heralding.link_controller`) asks of the trapped_
 instruments only. The loop itself (loop count, trigger, correction) is the shared
 :class:`~qdrivers.heralding.attempts.AttemptLoopEnd`, as for an NV end; the ion adds:
 
-- preparing the qubit: sync the simulated lab's clock (if any); refuse while ion 1 (or any other ion) is not in
-  ``|0>``, because every repetition pumps the whole chain (it would destroy a quantum state, and turn a known
-  ``|1>`` into ``|0>``); INIT of ion 0 (854 repump, Doppler cooling, pumping: a fresh thermal state for the alpha
-  pulse, frames reset); the 729 RF phase of the x axis, which the alpha pulse of the attempt element uses;
-- the correction's pi pulse, an addressed x or y pulse on ion 0 (its frame is 0 after INIT); idling through the
-  lab clock hook.
+- before anything is played (:meth:`IonLinkEnd.check_ready`): refuse while the station is in its safe state
+  after a fault, or while ion 1 (or any other ion) holds a quantum state: the init before the loop and the optical
+  pumping of every repetition light the whole chain;
+- preparing the qubit: sync the simulated lab's clock (if any); the init block (854 repump, Doppler cooling,
+  pumping: a fresh thermal state for the alpha pulse, every ion to ``|0>``, frames reset; an ion known to be in
+  ``|1>`` is not put back, as INIT would, because the attempts' pumping would not keep it there); the 729 RF phase
+  of the x axis, which the alpha pulse of the attempt element uses;
+- the correction's pi pulse, an addressed x or y pulse on ion 0 (its frame is 0 after INIT), 25 us with the AWG's
+  padding: an NV end's 250 ns pulse is shorter, so on an NV-ion link the NV plays it; idling through the lab clock
+  hook.
 
 A fault puts the node's station in its safe state and raises a QDriverError naming the instrument; the driver then
 refuses instructions until ``reset()``, as after any fault of this driver.
@@ -48,12 +52,14 @@ class IonLinkEnd(AttemptLoopEnd):
             self.safe_state()
             raise
 
+    def check_ready(self) -> None:
+        self._driver.check_ready_for_attempts(f"ENT on link {self.link}")
+
     def _prepare_qubit(self, station: str) -> int:
         driver = self._driver
         lab = driver.lab_clock
         if lab is not None:
             lab.catch_up()
-        driver.check_chain_for_pumping(f"ENT on link {self.link}")
         nominal_ns = driver.initialise_for_entanglement()
         return lab.elapsed_ns() if lab is not None else nominal_ns
 
@@ -65,6 +71,9 @@ class IonLinkEnd(AttemptLoopEnd):
 
     def _pi_pulse(self, axis: Axis) -> int:
         return self._driver.pi_pulse_on_communication_ion(axis)
+
+    def correction_duration_ns(self) -> int:
+        return self._driver.pulse_library.longest_rotation_ns
 
     def _idle(self, duration_ns: int) -> None:
         lab = self._driver.lab_clock

@@ -27,8 +27,8 @@ alpha pulse rotates by an angle that depends on the loop's phonon number. The si
 loop, and every repetition of the loop then starts from the same state (docs/simulated-lab.md), so each pair of
 preparations is a branch ``i`` of prior weight ``w_i`` with its own herald probability ``p_i``: a loop heralds
 after a geometric number of attempts, heralds per attempt over many loops are ``1 / sum_i w_i / p_i``, and a
-heralded pair (infinite loops) is branch ``i`` with probability ``w_i``. The Pauli correction is a pulse on the
-link's first end (X for detector 0, Y for detector 1), which a spectator ignores.
+heralded pair (infinite loops) is branch ``i`` with probability ``w_i``. The Pauli correction is a pulse on one end,
+the first here (X for detector 0, Y for detector 1), which a spectator ignores.
 
 Hand-written: a closed form of a dozen terms; the simulated lab computes the same physics through Kraus operators
 on its density-matrix world, and this module is the independent check of that path.

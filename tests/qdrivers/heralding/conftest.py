@@ -1,5 +1,5 @@
-"""Fixtures of the heralded-link tests: nv_a and nv_b calibrated once per session on a fresh lab (the same routines
-as ``qlab-os calibrate``), so every number the drivers use was measured, not written here."""
+"""Fixtures of the heralded-link tests: nv_a, nv_b and the ion node calibrated once per session on a fresh lab (the
+same routines as ``qlab-os calibrate``), so every number the drivers use was measured, not written here."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 from qcodes.instrument import Instrument
 
+from qlab_os.cli import main
 from qlab_os.lab.calibrate.cli import calibrate_command
 from sim_instruments.lab.lab import reset_lab
 
@@ -31,3 +32,16 @@ def nv_calibrations(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]
             assert calibrate_command(args, out=lambda _line: None) == 0
     Instrument.close_all()
     return files
+
+
+@pytest.fixture(scope="session")
+def ion_calibration(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """``qlab-os calibrate ion all`` on a fresh lab (seed fixed), into a temporary file."""
+    tmp = tmp_path_factory.mktemp("ion_link_calibration")
+    path = tmp / "ion.yaml"
+    Instrument.close_all()
+    status = main(["calibrate", "ion", "all", "--seed", str(LAB_SEED), "--calibration-file", str(path),
+                   "--db", str(tmp / "cal.db"), "--plot-dir", str(tmp / "plots"), "--no-progress"])
+    assert status == 0
+    Instrument.close_all()
+    return path
