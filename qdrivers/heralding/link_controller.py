@@ -6,12 +6,15 @@ heralding station's herald, wired to both AWGs' event inputs, ends it (Humphreys
 As the sim driver's link does (:mod:`sim_instruments.physics.link`), the first ENT call does the work and the second
 collects it:
 
-1. the first end's ENT: each end *prepares* its attempt loop through its own driver (the end syncs its lab clock,
+1. the first end's ENT: each end may refuse before anything plays (``check_ready``: an ion whose other ion holds
+   a state); each end *prepares* its attempt loop through its own driver (the end syncs its lab clock,
    initialises its qubit, sets the loop count; it touches only its own instruments); the end that was ready first
    waits for the other (both loops start on one trigger edge); each end *starts* its loop; the ID1000 of the
    heralding station then says how many attempts were made (its trigger counter) and which detector heralded (its
-   coincidence counters "trigger and detector k"). With ``bell_state_correction`` the first end applies the Pauli
-   correction to Phi+ with a real pulse while the other waits as long. The result is kept for the other end;
+   coincidence counters "trigger and detector k"). With ``bell_state_correction`` the end with the shorter pi
+   pulse (the first on a tie; an NV rather than an ion, whose electron could not wait through the ion's 25 us
+   pulse) applies the Pauli correction to Phi+ with a real pulse while the other waits as long. The result is
+   kept for the other end;
 2. the second end's ENT returns that result (duration, herald, Bell index) without touching anything.
 
 The duration both ends report is the lab time the whole took: the longer preparation, the attempts times the loop
@@ -22,8 +25,10 @@ driver has put its station in its safe state); the controller then puts the othe
 their safe state too and re-raises, naming the link. A fault of the ID1000 is reported the same way, naming it.
 
 Both drivers find the controller in the run's ``shared`` dict (:func:`link_controller`) when the kernel connects the
-link (``QDriver.connect_link``). The heralding station's QCoDeS station is named after the node setups' entanglement
-settings (:mod:`qdrivers.heralding.settings`) and connected on the first ENT.
+link (``QDriver.connect_link``). When the second end connects, the controller picks the heralding station both
+name in their node setups' entanglement settings (:mod:`qdrivers.heralding.settings`) and checks that both ends'
+attempt elements last the network's ``attempt_duration_ns`` (a ConfigError naming the node setup file and the
+``attempt_s`` key of the end that differs); the station is connected on the first ENT.
 
 Hand-written: the ordering problem (two drivers called one after the other for one physical event) is this
 project's kernel contract; no library has it.
