@@ -26,7 +26,7 @@ during an instruction puts the station in its safe state and raises a QDriverErr
 Durations are those of the played elements; on the simulated lab they are measured on the lab's clock, which
 follows the kernel's (:mod:`qdrivers.nv.lab_time`). The driver never advances the kernel's clock.
 
-Multi-qubit NV nodes (carbon memories, CROT) and ENT add elements to the library, entries to the spec and
+Multi-qubit NV nodes (carbon memories, CROT) add elements to the library, entries to the spec and
 handlers to the table; nothing here assumes one qubit except the spec built from one qubit.
 """
 
