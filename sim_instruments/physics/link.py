@@ -197,13 +197,18 @@ class LinkError(RuntimeError):
 class HeraldedLink:
     """A heralded entanglement link between two ends in ``world`` (see the module docstring for the contract).
 
-    Every random draw comes from ``world.rng``, so a run is reproducible from the world's seed.
+    Its random draws (attempts, Bell index) come from a generator of its own, spawned from ``world.rng`` when
+    the link is made: a run is reproducible from the world's seed, and the link's draws do not depend on what
+    else the world draws (measurements of other apps). Two runs of one network with the same seed therefore draw
+    the same attempt counts pair by pair, whatever local work runs beside them (a paired comparison, as the
+    multitasking benchmark makes).
     """
 
     def __init__(self, name: str, params: LinkParams, world: QuantumWorld) -> None:
         self._name = name
         self._params = params
         self._world = world
+        self._rng = world.rng.spawn(1)[0]
         self._ends: list[frozenset[int]] = []
         self._pending: PendingPair | None = None
         self._states = {
@@ -293,7 +298,7 @@ class HeraldedLink:
 
     def _first(self, qubit_id: int, start_ns: int) -> Herald:
         p = self._params
-        rng = self._world.rng
+        rng = self._rng
         k = int(rng.geometric(p.success_probability)) if p.success_probability < 1.0 else 1
         heralded = k <= p.max_attempts
         bell: int | None = None

@@ -1,5 +1,6 @@
 """The network files shipped in station_configs/ load, name installed devices, and carry an app."""
 
+import math
 from pathlib import Path
 
 import pytest
@@ -35,5 +36,16 @@ def test_teleport_on_two_nv_nodes_with_the_nv_link(tmp_path):
     fidelities = [r["receiver"]["fidelity"] for r in report.rounds]
     link_f = load_network(net_path).links[0].fidelity
     # the link alone gives (2F+1)/3; NV gates, carbon moves and waiting only lower it
-    assert all(0.5 < f < (2 * link_f + 1) / 3 + 1e-9 for f in fidelities)
+    assert all(f < (2 * link_f + 1) / 3 + 1e-9 for f in fidelities)
+    # a misread sender outcome applies the wrong Pauli correction and drops that round below 0.5 (about 0.35 for
+    # this state); the others stay above it. Misread rounds: at most the readout error's share, at 5 sigma
+    from qdrivers.sim.driver import SimQDriver
+
+    spec = SimQDriver.load_device_spec("sim-nv")
+    q = 1 - (1 - (spec.readout_p_flip_0 + spec.readout_p_flip_1) / 2) ** 2  # two outcomes per round, 0 or 1 evenly
+    n = len(fidelities)
+    misread = sum(f < 0.5 for f in fidelities)
+    assert misread <= n * q + 5 * math.sqrt(n * q * (1 - q))
+    # and the rounds read right lose little to the devices (a broken teleport would sit near 0.5 or below)
+    assert sum(f for f in fidelities if f >= 0.5) / (n - misread) > (2 * link_f + 1) / 3 - 0.1
     assert min(report.virtual_ns) > 0
