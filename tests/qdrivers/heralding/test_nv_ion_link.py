@@ -1,6 +1,6 @@
 """ENT between NV node nv_a and the trapped-ion node through their QDrivers, the shared link controller, heralding
 station nv_ion_link and the simulated lab: pairs per Bell state against the single-click closed form as attempt loops
-(qlab_os.demo_lab.link_model on qlab_os.lab.single_click.LoopLink), the Pauli correction on the faster end, the
+(qlab_os.demo_lab_theory.link_model on qlab_os.lab.single_click.LoopLink), the Pauli correction on the faster end, the
 per-station attempt length, refusals and faults."""
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from qdrivers.heralding.link_controller import LinkController
 from qdrivers.nv.driver import NVQDriver
 from qdrivers.trapped_ion.driver import TrappedIonQDriver
 from qlab_os.clock import VirtualClock
-from qlab_os.demo_lab import link_model
+from qlab_os.demo_lab_theory import link_model
 from qlab_os.errors import ConfigError, QDriverError, UnsupportedInstructionError
 from qlab_os.lab.calibrate.calfile import CalibrationFile
 from qlab_os.lab.calibrate.node import find_node_file
