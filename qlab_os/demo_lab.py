@@ -133,13 +133,26 @@ def run_lab_demo(*, seed: int = 2025, pairs: int = 100, rsp_shots: int = 100, da
                         f"{elapsed_ns / 1e9:.3f} s): " + ", ".join(f"{n} {u:.3f}"
                                                                      for n, u in report.utilisation.items()))
     figure = figure or data_dir / "demo" / "lab_timeline.png"
-    ion = sorted((i.start_ns, i.end_ns) for i in intervals if i.node == "ion")
-    window = (ion[0][0], ion[min(4, len(ion) - 1)][1]) if ion else None
+    window = _first_ion_shot(intervals)
     report.figure = plot_timeline(intervals, LAB_NODES, figure,
                                   f"three lab nodes: {pairs} NV-NV Bell pairs per basis, {rsp_shots} ion shots "
                                   f"({source})", window_ns=window)
     report.lines.append(f"timeline: {report.figure}")
     return report
+
+
+def _first_ion_shot(intervals: list[Interval]) -> tuple[int, int] | None:
+    """The zoom of the timeline: the ion's first local block after its first pair (the CNOT and the readout), with
+    as much time on either side (the end of the pair's attempts before it)."""
+    ent = [i.start_ns for i in intervals if i.node == "ion" and i.what.startswith("ENT")]
+    after = min(ent, default=0)
+    blocks = sorted((i.start_ns, i.end_ns) for i in intervals
+                    if i.node == "ion" and not i.what.startswith("ENT") and i.start_ns >= after)
+    if not blocks:
+        return None
+    start_ns, end_ns = blocks[0]
+    span_ns = max(end_ns - start_ns, 1)
+    return start_ns - span_ns, end_ns + span_ns
 
 
 def _run(app: Any, network: Any, inputs: dict[str, dict[str, Any]], seed: int, report: LabDemoReport,
