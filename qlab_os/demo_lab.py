@@ -51,6 +51,8 @@ class Check:
     k: int
     n: int
     p: float
+    standard_error: float | None = None
+    """The theory's standard error of k / n where it is not binomial (heralds per attempt); else binomial."""
 
     @property
     def measured(self) -> float:
@@ -58,6 +60,8 @@ class Check:
 
     @property
     def sigma(self) -> float:
+        if self.standard_error is not None:
+            return self.standard_error
         return math.sqrt(max(self.p * (1 - self.p), 1.0 / self.n) / self.n) if self.n else float("inf")
 
     @property
@@ -229,5 +233,7 @@ def _compare(report: LabDemoReport, data_dir: Path, link_stats: dict[str, tuple[
         model = models[link]
         report.lines.append(f"link {link}: {successes} pairs in {attempts} attempts: {successes / attempts:.3g} per "
                             f"attempt, theory {model.herald_probability:.3g}")
-        report.checks.append(Check(f"{link}: heralds per attempt", successes, attempts, model.herald_probability))
+        # each heralded pair ended one attempt loop: the spread is that of loops of geometric length
+        report.checks.append(Check(f"{link}: heralds per attempt", successes, attempts, model.herald_probability,
+                                   model.herald_rate_sigma(successes) if successes else None))
     report.lines += [c.line() for c in report.checks]

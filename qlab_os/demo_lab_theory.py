@@ -1,6 +1,10 @@
 """The theory the lab demo (:mod:`qlab_os.demo_lab`) checks its statistics against, from the lab's constants
 and each node's calibration: the heralded links as attempt loops (:class:`~qlab_os.lab.single_click.LoopLink`) and
-the ion's circuit on its digital twin (:mod:`qlab_os.twin`), with remote state preparation from nv_a.
+the ion's circuit on its digital twin (:mod:`qlab_os.twin`), with remote state preparation from nv_a. Heralds per
+attempt come with their own standard error (loops of geometric length, :meth:`LoopLink.herald_rate_sigma`).
+
+Hand-written: the model is this lab's (its heralding stations, preparations and calibrations); no library
+describes it. The linear algebra is numpy's.
 """
 
 from __future__ import annotations
@@ -69,11 +73,14 @@ def link_model(station: str, nodes: tuple[str, str], cal: dict[str, CalibrationF
       the herald (the correction pulse, the analysis pulse: ~0.3 us on an NV) is left out (< 1 % of coherence).
     """
     physics = _physics()
-    h = physics["heralding"]
+    h = {**physics["heralding"], **_station(station, nodes)}
     ends = []
     for node in nodes:
         setup = load_node(find_node_file(node))
-        ent = setup.entanglement[station]  # checked by the driver that connected the link
+        ent = setup.entanglement.get(station)
+        if not isinstance(ent, dict) or "alpha" not in ent:
+            raise ConfigError(str(setup.path), f"entanglement.{station}.alpha",
+                              f"missing: node {node} has no alpha for heralding station {station}")
         alpha = float(ent["alpha"])
         constants = physics[setup.platform]
         if setup.platform == "nv":
@@ -82,7 +89,7 @@ def link_model(station: str, nodes: tuple[str, str], cal: dict[str, CalibrationF
         else:
             pi_s = value(cal[node], "pi_pulse_729_duration_s")
             f_init = float(constants["optical_pumping_fidelity"])
-        t_s = pi_s / 2 + float(setup.timing["emit_s"])
+        t_s = pi_s / 2 + setup.time_s("emit_s")
         dephasing = math.exp(-((t_s / constants["t2_star_s"]) ** 2) - t_s / constants["t2_s"])
         if setup.platform == "nv":
             qubit = [Preparation(f_init, alpha, dephasing)]
@@ -94,6 +101,25 @@ def link_model(station: str, nodes: tuple[str, str], cal: dict[str, CalibrationF
     coherence = math.sqrt(h["photon_indistinguishability"]) * math.exp(-0.5 * h["phase_noise_rad"] ** 2)
     return LoopLink.from_preparations((ends[0], ends[1]), h["detection_efficiency_a"], h["detection_efficiency_b"],
                                       h["dark_count_probability"], coherence, h["optical_phase_rad"])
+
+
+_LAB_FILE = "lab.yaml"
+
+
+def _station(station: str, nodes: tuple[str, str]) -> dict[str, Any]:
+    """The simulated lab's ``station`` (lab.yaml ``lab.heralding``): checks that it links ``nodes`` in this order
+    (detector efficiency a and the optical phase belong to its first node) and returns its constant overrides."""
+    source = f"sim_instruments/lab/{_LAB_FILE}"
+    lab = yaml.safe_load(resources.files("sim_instruments.lab").joinpath(_LAB_FILE).read_text())
+    stations = (lab.get("lab") or {}).get("heralding") or {}
+    cfg = stations.get(station)
+    if not isinstance(cfg, dict):
+        raise ConfigError(source, f"lab.heralding.{station}", f"no such heralding station ({', '.join(stations)})")
+    if list(cfg.get("nodes", [])) != list(nodes):
+        raise ConfigError(source, f"lab.heralding.{station}.nodes",
+                          f"the theory takes the nodes in the order {list(nodes)} (the first plays the correction), "
+                          f"the station has {cfg.get('nodes')}")
+    return dict(cfg.get("physics") or {})
 
 
 def _ion_alphas(cal: CalibrationFile, alpha: float, pi_s: float) -> list[tuple[float, float]]:

@@ -157,21 +157,38 @@ class LoopLink:
                           p_dark: float, coherence: float, phase_rad: float = 0.0) -> LoopLink:
         """Every pair of the two ends' preparations; ``coherence`` is the photons' (indistinguishability and phase
         noise), multiplied by each preparation's own."""
+        for side, preparations in zip("ab", ends, strict=True):
+            total = sum(prep.weight for prep in preparations)
+            if abs(total - 1.0) > 1e-9:
+                raise ValueError(f"the preparations' weights of end {side} must sum to 1, not {total}")
         branches = []
         for a in ends[0]:
             for b in ends[1]:
                 link = SingleClickLink(a.alpha, b.alpha, eta_a, eta_b, p_dark, coherence * a.coherence * b.coherence,
                                        phase_rad)
+                if a.weight * b.weight > 0 and link.herald_probability <= 0:
+                    raise ValueError(f"a branch of weight {a.weight * b.weight} never heralds (alphas {a.alpha}, "
+                                     f"{b.alpha}, no dark counts): its attempt loop would never end")
                 branches.append(Branch(a.weight * b.weight, link, (a.spectator, b.spectator)))
-        total = sum(br.weight for br in branches)
-        if abs(total - 1.0) > 1e-9:
-            raise ValueError(f"the preparations' weights must sum to 1 at each end; the branches sum to {total}")
         return cls(tuple(branches))
 
     @property
     def herald_probability(self) -> float:
-        """Heralds per attempt over many loops: ``1 / sum_i w_i / p_i``."""
-        return 1.0 / sum(br.weight / br.link.herald_probability for br in self.branches if br.weight > 0)
+        """Heralds per attempt over many loops that each run until their herald (no attempt limit):
+        ``1 / sum_i w_i / p_i``."""
+        return 1.0 / self._mean_attempts()
+
+    def herald_rate_sigma(self, loops: int) -> float:
+        """Standard error of heralds per attempt measured over ``loops`` loops run until their herald. Each loop
+        takes a geometric number of attempts in its branch, drawn once per loop, so the total is wider than
+        binomial; the delta method on loops / total attempts gives ``p sqrt(Var k / loops) / E k``."""
+        mean = self._mean_attempts()
+        second = sum(br.weight * (2 - br.link.herald_probability) / br.link.herald_probability ** 2
+                     for br in self.branches if br.weight > 0)
+        return math.sqrt((second - mean**2) / loops) / mean**2
+
+    def _mean_attempts(self) -> float:
+        return sum(br.weight / br.link.herald_probability for br in self.branches if br.weight > 0)
 
     def heralded(self, detector: int) -> list[Heralded]:
         """Heralded pairs of ``detector`` (uncorrected): each branch's weight is ``w_i P(detector | branch)``."""

@@ -1,5 +1,5 @@
 """ENT between NV nodes nv_a and nv_b through their QDrivers, the link controller, the heralding station nv_link and
-the simulated lab: pairs against the single-click model in closed form (qlab_os.lab.single_click), faults."""
+the simulated lab: pairs against the single-click model as attempt loops (qlab_os.demo_lab_theory.link_model), faults."""
 
 from __future__ import annotations
 
@@ -9,24 +9,23 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import yaml
 from qcodes.instrument import Instrument
 
 from qdrivers.heralding.link_controller import LinkController
 from qdrivers.nv.driver import NVQDriver
 from qlab_os.clock import VirtualClock
+from qlab_os.demo_lab_theory import link_model, value
 from qlab_os.errors import QDriverError
-from qlab_os.lab.calibrate.node import find_node_file, load_node
-from qlab_os.lab.single_click import BASIS_ROTATION, SingleClickLink, outcome_probabilities, readout_matrix
+from qlab_os.lab.calibrate.calfile import CalibrationFile
+from qlab_os.lab.calibrate.node import find_node_file
+from qlab_os.lab.single_click import LoopLink, agreement, readout_matrix
 from qlab_os.qdevice.driver import LinkSpec
 from qlab_os.qdevice.instructions import Axis, EntParams, PhysicalInstruction, PhysicalOp
 from sim_instruments.lab.lab import get_lab
-from sim_instruments.lab.resolve import resolve_path
 
 ENT = PhysicalInstruction(PhysicalOp.ENT, (0,), ent=EntParams(link="nv_link"))
 MEAS = PhysicalInstruction(PhysicalOp.MEAS, (0,))
 TO_X = PhysicalInstruction(PhysicalOp.ROT, (0,), Axis.Y, -math.pi / 2)  # |+> -> |0>
-PHYSICS = yaml.safe_load(resolve_path("sim_instruments.lab:physics.yaml").read_text())
 K = 5.0
 
 
@@ -85,42 +84,28 @@ def ends(nv_calibrations: dict[str, Path], request: pytest.FixtureRequest) -> It
     Instrument.close_all()
 
 
-def _calibration(path: Path) -> dict[str, dict[str, float]]:
-    return dict(yaml.safe_load(path.read_text())["parameters"])
-
-
-def _theory(files: dict[str, Path], ends: Ends) -> tuple[SingleClickLink, dict[str, np.ndarray], float]:
-    """The single-click link from physics.yaml (heralding), the node setups' alpha, the spin-pumping fidelity; the
-    readout matrices from the calibrations; and the quasi-static dephasing factor of the X correlation."""
-    h, nv = PHYSICS["heralding"], PHYSICS["nv"]
-    f_init = nv["spin_init_fidelity"]
-    alpha = {n: ends.drivers[n].library.entanglement["nv_link"].alpha for n in files}
-    # A failed spin pumping leaves |1> (dark): populations F alpha, coherence F sqrt(alpha (1 - alpha)).
-    eff = {n: f_init * alpha[n] for n in files}
-    ratio = math.prod(math.sqrt(f_init * (1 - alpha[n]) / (1 - eff[n])) for n in files)
-    coherence = math.sqrt(h["photon_indistinguishability"]) * math.exp(-0.5 * h["phase_noise_rad"] ** 2)
-    # The superposition precesses freely from the alpha pulse to the analysis pulse (t per node): quasi-static
-    # Ramsey decay exp(-(t/T2*)^2) and Markovian exp(-t/T2) on each node's coherence. The attempt element ends with
-    # the excitation (its idle comes first), and the herald ends the element: t runs from the middle of the alpha
-    # pulse through the excitation to the middle of the analysis pulse (pi/2, half the pi pulse's length).
-    setup = load_node(find_node_file("nv_a"))
-    timing = setup.timing
-    cal = {n: _calibration(f) for n, f in files.items()}
-    pi_s = cal["nv_a"]["pi_pulse_duration_s"]["value"]
-    t_s = pi_s / 2 + timing["emit_s"] + pi_s / 4
-    dephasing = math.exp(-2 * (t_s / nv["t2_star_s"]) ** 2 - 2 * t_s / nv["t2_s"])
-    link = SingleClickLink(alpha_a=eff["nv_a"], alpha_b=eff["nv_b"], eta_a=h["detection_efficiency_a"],
-                           eta_b=h["detection_efficiency_b"], p_dark=h["dark_count_probability"],
-                           coherence=coherence * ratio * dephasing, phase_rad=h["optical_phase_rad"])
-    readouts = {n: readout_matrix(cal[n]["readout_fidelity_0"]["value"], cal[n]["readout_fidelity_1"]["value"])
+def _theory(files: dict[str, Path]) -> tuple[LoopLink, dict[str, np.ndarray]]:
+    """The link as attempt loops (the demo's model, qlab_os.demo_lab_theory.link_model, from physics.yaml, the node
+    setups and these calibrations) and each node's calibrated readout matrix."""
+    cal = {n: CalibrationFile(f, n, "nv") for n, f in files.items()}
+    readouts = {n: readout_matrix(value(cal[n], "readout_fidelity_0"), value(cal[n], "readout_fidelity_1"))
                 for n in files}
-    return link, readouts, dephasing
+    return link_model("nv_link", ("nv_a", "nv_b"), cal), readouts
+
+
+def _agreement(link: LoopLink, detector: int | None, basis: str, readouts: dict[str, np.ndarray]) -> float:
+    """P(both read the same) of the pairs heralded by ``detector`` (uncorrected), or of the delivered (corrected)
+    pairs for None, over the link's branches."""
+    pairs = link.delivered() if detector is None else link.heralded(detector)
+    total = sum(h.weight for h in pairs)
+    return sum(h.weight * agreement(h.state, basis, readouts["nv_a"], readouts["nv_b"], h.spectators)
+               for h in pairs) / total
 
 
 def test_pairs_have_the_single_click_statistics(ends: Ends, nv_calibrations: dict[str, Path]) -> None:
-    """Z and X correlations of heralded pairs, per detector, and the herald probability per attempt, against the
-    closed form within 5 sigma (binomial in the number of pairs)."""
-    link, readouts, _ = _theory(nv_calibrations, ends)
+    """Z and X correlations of heralded pairs, per detector (binomial in the number of pairs), and the herald
+    probability per attempt (loops of geometric length), against the attempt-loop model within 5 sigma."""
+    link, readouts = _theory(nv_calibrations)
     # per (basis, Bell index): agreements counted, expected, variance (per Bell index: X tells Psi+ from Psi-)
     agree = {(b, bell): [0, 0.0, 0.0] for b in ("Z", "X") for bell in (1, 2)}
     attempts, bells = [], []
@@ -135,10 +120,7 @@ def test_pairs_have_the_single_click_statistics(ends: Ends, nv_calibrations: dic
             ends.run("nv_a", TO_X)
             ends.run("nv_b", TO_X)
         (ma,), (mb,) = ends.run("nv_a", MEAS), ends.run("nv_b", MEAS)
-        rho = link.herald(0 if bell == 1 else 1)
-        rho = rho / np.real(np.trace(rho))
-        p = outcome_probabilities(rho, (BASIS_ROTATION[basis],) * 2, (readouts["nv_a"], readouts["nv_b"]))
-        p_agree = float(p[0, 0] + p[1, 1])
+        p_agree = _agreement(link, 0 if bell == 1 else 1, basis, readouts)
         cell = agree[(basis, bell)]
         cell[0] += int(ma == mb)
         cell[1] += p_agree
@@ -152,14 +134,13 @@ def test_pairs_have_the_single_click_statistics(ends: Ends, nv_calibrations: dic
     p = link.herald_probability
     estimate = len(attempts) / sum(attempts)
     print(f"P(herald) per attempt {estimate:.3g}, theory {p:.3g}")
-    assert abs(estimate - p) <= K * p * math.sqrt((1 - p) / len(attempts))
+    assert abs(estimate - p) <= K * link.herald_rate_sigma(len(attempts))
 
 
 @pytest.mark.parametrize("ends", [True], indirect=True)
 def test_bell_state_correction_delivers_phi_plus(ends: Ends, nv_calibrations: dict[str, Path]) -> None:
     """With the link's correction, one end plays a real pi pulse and both answer Phi+: Z and X outcomes agree."""
-    link, readouts, _ = _theory(nv_calibrations, ends)
-    delivered = link.delivered()
+    link, readouts = _theory(nv_calibrations)
     count, expected, variance = 0, 0.0, 0.0
     for i in range(120):
         heralded, bell, _ = ends.pair()
@@ -169,8 +150,7 @@ def test_bell_state_correction_delivers_phi_plus(ends: Ends, nv_calibrations: di
             ends.run("nv_a", TO_X)
             ends.run("nv_b", TO_X)
         (ma,), (mb,) = ends.run("nv_a", MEAS), ends.run("nv_b", MEAS)
-        p = outcome_probabilities(delivered, (BASIS_ROTATION[basis],) * 2, (readouts["nv_a"], readouts["nv_b"]))
-        p_agree = float(p[0, 0] + p[1, 1])
+        p_agree = _agreement(link, None, basis, readouts)
         count += int(ma == mb)
         expected += p_agree
         variance += p_agree * (1 - p_agree)

@@ -155,9 +155,20 @@ def test_loop_herald_rate_matches_loops_drawn_on_the_kraus_model() -> None:
     var_k = sum(w * (2 - p) / p**2 for w, p in zip(w_i, p_i, strict=True)) - mean_k**2
     rate = loops / attempts
     sigma = loop.herald_probability * math.sqrt(var_k / loops) / mean_k  # delta method on loops / sum k
+    assert loop.herald_rate_sigma(loops) == pytest.approx(sigma, rel=1e-12)
     assert loop.herald_probability == pytest.approx(1 / mean_k)
     assert abs(rate - loop.herald_probability) <= 5 * sigma, (rate, loop.herald_probability, sigma)
     mixture = sum(w * p for w, p in zip(w_i, p_i, strict=True))
     assert abs(rate - mixture) > 5 * sigma  # the spectator heralds ~5x as often: the two models differ here
     weight = sum(h.weight for h in loop.delivered() if h.spectators[1])
     assert weight == pytest.approx(0.2)
+
+
+def test_loop_link_refuses_bad_weights_and_branches_that_never_herald() -> None:
+    eta_a, eta_b, p_dark, c, phase = _params_tuple()
+    with pytest.raises(ValueError, match=r"weights of end a must sum to 1, not 2\.0"):
+        LoopLink.from_preparations(([Preparation(2.0, 0.1)], [Preparation(0.5, 0.1), Preparation(0.0, 0.1)]),
+                                   eta_a, eta_b, p_dark, c, phase)
+    dark = Preparation(1.0, 0.0, 0.0, spectator=True)  # never bright, and no dark counts
+    with pytest.raises(ValueError, match="never heralds"):
+        LoopLink.from_preparations(([dark], [dark]), eta_a, eta_b, 0.0, c, phase)
