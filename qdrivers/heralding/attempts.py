@@ -29,7 +29,7 @@ import abc
 import contextlib
 from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from instruments.tektronix.awg_sequence import (
     MIN_WAVEFORM_POINTS,
@@ -45,25 +45,38 @@ from qdrivers.heralding.settings import EntSettings
 from qlab_os.errors import ConfigError
 from qlab_os.qdevice.instructions import Axis
 
-__all__ = ["AttemptLoopEnd", "attempt_element", "configure_attempt_loops"]
+__all__ = ["EMIT_KEY", "SETTLE_KEY", "AttemptLoopEnd", "Timed", "attempt_element", "configure_attempt_loops"]
 
 CORRECTION_AXIS = {1: Axis.X, 2: Axis.Y}
 """The pi pulse on one end that turns the heralded Bell state into Phi+: X for Psi+ (``bell_index`` 1), Y for Psi-
 (2): ``(Y (x) I)|Psi-> = i|Phi+>``."""
 
 
-def attempt_element(sequence: AWGSequence, ent: EntSettings, *, reset: Pulse, settle_s: float, alpha: Pulse,
+class Timed(NamedTuple):
+    """A piece of the attempt element and where its length is set: file ``source``, key ``key`` (for errors)."""
+
+    pulse: Pulse
+    source: str
+    key: str
+
+
+SETTLE_KEY = "timing.settle_s"
+EMIT_KEY = "timing.emit_s"
+"""The node setup keys of the settle and the excitation, on every platform."""
+
+
+def attempt_element(sequence: AWGSequence, ent: EntSettings, *, reset: Timed, settle_s: float, alpha: Timed,
                     emit_s: float) -> Block:
     """Add the attempt element towards ``ent.station`` to ``sequence`` (see the module docstring): idle, ``reset``,
-    settle, ``alpha``, the excitation. A repetition too short for them, off the sample grid or under the AWG's
+    settle (``timing.settle_s``), ``alpha``, the excitation (``timing.emit_s``). A piece off the AWG's sample grid is a
+    ConfigError naming its file and key; a repetition too short for the pieces, off the sample grid or under the AWG's
     minimum waveform is a ConfigError naming the node setup file and the key of ``attempt_s``."""
     rate = sequence.sample_rate_hz
-    body = [reset, idle(settle_s), alpha, idle(emit_s, [ent.emit_marker])]
-    body_samples = sum(samples_of(p.duration_s, rate, "attempt element pulse") for p in body)
-    try:
-        total = samples_of(ent.attempt_s, rate, ent.attempt_key)
-    except AWGSequenceError as exc:
-        raise ConfigError(ent.source, ent.attempt_key, str(exc)) from None
+    pieces = [reset, Timed(idle(settle_s), ent.source, SETTLE_KEY), alpha,
+              Timed(idle(emit_s, [ent.emit_marker]), ent.source, EMIT_KEY)]
+    body_samples = sum(_samples(piece.pulse.duration_s, rate, piece.source, piece.key, ent.station)
+                       for piece in pieces)
+    total = _samples(ent.attempt_s, rate, ent.source, ent.attempt_key, ent.station)
     if total < MIN_WAVEFORM_POINTS:
         raise ConfigError(ent.source, ent.attempt_key,
                           f"{ent.attempt_s:g} s is shorter than the AWG's minimum waveform ({MIN_WAVEFORM_POINTS} "
@@ -73,7 +86,14 @@ def attempt_element(sequence: AWGSequence, ent: EntSettings, *, reset: Pulse, se
                           f"{ent.attempt_s:g} s is shorter than the reset, settle, alpha rotation and excitation "
                           f"towards {ent.station} ({body_samples / rate:g} s)")
     pad = [idle((total - body_samples) / rate)] if total > body_samples else []
-    return sequence.add_block([Element(pad + body)])
+    return sequence.add_block([Element(pad + [piece.pulse for piece in pieces])])
+
+
+def _samples(duration_s: float, rate_hz: float, source: str, key: str, station: str) -> int:
+    try:
+        return samples_of(duration_s, rate_hz, f"in the attempt element towards {station}, the duration")
+    except AWGSequenceError as exc:
+        raise ConfigError(source, key, str(exc)) from None
 
 
 def configure_attempt_loops(awg: Any, blocks: Iterable[Block]) -> None:

@@ -34,7 +34,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from instruments.tektronix.awg_sequence import AWGSequence, AWGSequenceError, Block, Element, Pulse, idle
-from qdrivers.heralding.attempts import attempt_element, configure_attempt_loops
+from qdrivers.awg_timing import grid_time_s
+from qdrivers.heralding.attempts import Timed, attempt_element, configure_attempt_loops
 from qdrivers.heralding.settings import EntSettings, entanglement_settings
 from qdrivers.nv.calibration import NVCalibration
 from qlab_os.errors import QDriverError
@@ -82,13 +83,16 @@ class PulseLibrary:
                                     awg.iq_channels, name="nvq")
         green, readout = awg.marker("green", source), awg.marker("readout", source)
         gate, cr = awg.marker("counter_gate", source), awg.marker("cr_check", source)
-        settle_s = setup.time_s("settle_s")
+        def t(key: str) -> float:
+            return grid_time_s(setup, key, awg.sample_rate_hz)
+
+        settle_s = t("settle_s")
         try:
             self.init = self.sequence.add_block([Element([
-                idle(setup.time_s("green_s"), [green]), idle(settle_s),
-                idle(setup.time_s("cr_check_s"), [cr]), idle(settle_s),
+                idle(t("green_s"), [green]), idle(settle_s),
+                idle(t("cr_check_s"), [cr]), idle(settle_s),
             ])])
-            self.readout = self.sequence.add_block([Element([idle(setup.time_s("readout_s"), [readout, gate])])])
+            self.readout = self.sequence.add_block([Element([idle(t("readout_s"), [readout, gate])])])
             self.rotations = {axis: self._rotations(axis, calibration) for axis in (Axis.X, Axis.Y)}
             self.entanglement = entanglement_settings(setup)
             self.attempts = {name: self._attempt_block(setup, ent, calibration)
@@ -125,9 +129,12 @@ class PulseLibrary:
         theta = 2.0 * math.acos(math.sqrt(ent.alpha))
         volts = self.sequence.played_volts(theta / (2 * math.pi * cal.rabi_frequency_hz_per_volt * pi_s),
                                            self.iq_channels[0])
-        pump = idle(setup.time_s("spin_pump_s"), [setup.awg.marker("spin_pump", str(setup.path))])
-        return attempt_element(self.sequence, ent, reset=pump, settle_s=setup.time_s("settle_s"),
-                               alpha=Pulse(pi_s, volts, 0.0), emit_s=setup.time_s("emit_s"))
+        source = str(setup.path)
+        pump = idle(grid_time_s(setup, "spin_pump_s", rate), [setup.awg.marker("spin_pump", source)])
+        return attempt_element(self.sequence, ent, reset=Timed(pump, source, "timing.spin_pump_s"),
+                               settle_s=grid_time_s(setup, "settle_s", rate),
+                               alpha=Timed(Pulse(pi_s, volts, 0.0), str(cal.path), "pi_pulse_duration_s"),
+                               emit_s=grid_time_s(setup, "emit_s", rate))
 
     def configure_attempt_loops(self, awg: Any) -> None:
         """After :meth:`AWGSequence.upload`: the attempt elements' event jumps (:func:`configure_attempt_loops`)."""

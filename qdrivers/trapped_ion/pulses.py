@@ -47,7 +47,8 @@ from instruments.tektronix.awg_sequence import (
     idle,
     samples_of,
 )
-from qdrivers.heralding.attempts import attempt_element, configure_attempt_loops
+from qdrivers.awg_timing import grid_time_s
+from qdrivers.heralding.attempts import Timed, attempt_element, configure_attempt_loops
 from qdrivers.heralding.settings import EntSettings, entanglement_settings
 from qdrivers.trapped_ion.calibration import IonCalibration
 from qlab_os.lab.calibrate.node import NodeSetup
@@ -76,7 +77,9 @@ class PulseLibrary:
         def marker(function: str) -> str:
             return wiring.marker(function, source)
 
-        t = setup.time_s
+        def t(key: str) -> float:
+            return grid_time_s(setup, key, wiring.sample_rate_hz)
+
         aod = [marker(f"address_{k}") for k in range(calibration.n_ions)]
         self.init = self._add("init", [
             idle(t("repump_s"), [marker("repump")]), idle(t("cool_s"), [marker("cool")]),
@@ -101,17 +104,22 @@ class PulseLibrary:
         self.ms_amplitude_v = self.sequence.played_volts(calibration.ms_gate_amplitude_v, i_channel)
         self.ms = self._add("ms", [Pulse(gate_s, i_v=self.ms_amplitude_v, markers=frozenset({marker("ms")}))])
         self.entanglement = entanglement_settings(setup)
-        self.attempts = {station: self._attempt_block(setup, ent, aod[0]) for station, ent in self.entanglement.items()}
+        self.attempts = {station: self._attempt_block(setup, calibration, ent, aod[0])
+                         for station, ent in self.entanglement.items()}
 
-    def _attempt_block(self, setup: NodeSetup, ent: EntSettings, address: str) -> Block:
+    def _attempt_block(self, setup: NodeSetup, calibration: IonCalibration, ent: EntSettings, address: str) -> Block:
         rate = self.sample_rate_hz
         theta = 2.0 * math.acos(math.sqrt(ent.alpha))
         volts = self.sequence.played_volts(self.amplitude_v * theta / math.pi, self.sequence.iq_channels[0])
         alpha = Pulse(self.pi_samples / rate, i_v=volts, markers=frozenset({address}))
-        pump = idle(setup.time_s("attempt_pump_s"), [setup.awg.marker("pump", str(setup.path))])
-        block = attempt_element(self.sequence, ent, reset=pump, settle_s=setup.time_s("settle_s"), alpha=alpha,
-                                emit_s=setup.time_s("emit_s"))
-        self._samples[id(block)] = sum(samples_of(p.duration_s, rate) for p in block.elements[0].pulses)
+        source = str(setup.path)
+        pump = idle(grid_time_s(setup, "attempt_pump_s", rate), [setup.awg.marker("pump", source)])
+        block = attempt_element(self.sequence, ent, reset=Timed(pump, source, "timing.attempt_pump_s"),
+                                settle_s=grid_time_s(setup, "settle_s", rate),
+                                alpha=Timed(alpha, str(calibration.path), "pi_pulse_729_duration_s"),
+                                emit_s=grid_time_s(setup, "emit_s", rate))
+        # attempt_element built the element on the grid, exactly ent.attempt_s long (at least the minimum waveform)
+        self._samples[id(block)] = round(ent.attempt_s * rate)
         return block
 
     def attempt_duration_ns(self, station: str) -> int:

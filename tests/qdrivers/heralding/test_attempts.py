@@ -9,8 +9,10 @@ import pytest
 import yaml
 
 from instruments.tektronix.awg_sequence import AWGSequence, Pulse, idle
-from qdrivers.heralding.attempts import attempt_element
+from qdrivers.heralding.attempts import Timed, attempt_element
 from qdrivers.heralding.settings import EntSettings, entanglement_settings
+from qdrivers.trapped_ion.calibration import load_ion_calibration
+from qdrivers.trapped_ion.pulses import PulseLibrary
 from qlab_os.errors import ConfigError
 from qlab_os.lab.calibrate.node import find_node_file, load_node
 
@@ -21,10 +23,12 @@ def _ent(attempt_s: float, key: str = "entanglement.link.attempt_s") -> EntSetti
     return EntSettings("link", Path("/station.yaml"), "3.1", 0.1, attempt_s, "node.yaml", key)
 
 
-def _element(attempt_s: float) -> list[Pulse]:
+def _element(attempt_s: float, *, reset_s: float = 2.0e-6, settle_s: float = 1.0e-6, alpha_s: float = 1.0e-5,
+             emit_s: float = 1.0e-6) -> list[Pulse]:
     sequence = AWGSequence(RATE_HZ, {1: 1.0, 2: 1.0, 3: 1.0}, (1, 2))
-    block = attempt_element(sequence, _ent(attempt_s), reset=idle(2.0e-6, ["2.2"]), settle_s=1.0e-6,
-                            alpha=Pulse(1.0e-5, i_v=0.2, markers=frozenset({"3.2"})), emit_s=1.0e-6)
+    block = attempt_element(sequence, _ent(attempt_s), reset=Timed(idle(reset_s, ["2.2"]), "node.yaml", "timing.pump"),
+                            settle_s=settle_s, emit_s=emit_s,
+                            alpha=Timed(Pulse(alpha_s, i_v=0.2, markers=frozenset({"3.2"})), "cal.yaml", "pi_s"))
     return block.elements[0].pulses
 
 
@@ -46,12 +50,42 @@ def test_a_repetition_the_awg_cannot_play_is_a_config_error_naming_file_and_key(
     assert (info.value.source, info.value.key) == ("node.yaml", "entanglement.link.attempt_s")
 
 
+@pytest.mark.parametrize(("piece", "source", "key"), [
+    ("reset_s", "node.yaml", "timing.pump"),
+    ("settle_s", "node.yaml", "timing.settle_s"),
+    ("alpha_s", "cal.yaml", "pi_s"),
+    ("emit_s", "node.yaml", "timing.emit_s"),
+])
+def test_a_piece_off_the_sample_grid_is_a_config_error_naming_its_key(piece: str, source: str, key: str) -> None:
+    with pytest.raises(ConfigError, match=r"5e-08 s is not a whole number of samples at 1e\+07 Sa/s") as info:
+        _element(2.5e-5, **{piece: 5.0e-8})  # half a sample of the ion's 10 MSa/s AWG
+    assert (info.value.source, info.value.key) == (source, key)
+
+
 def test_a_repetition_shorter_than_its_pulses_is_a_config_error() -> None:
     sequence = AWGSequence(1.0e9, {1: 1.0, 2: 1.0}, (1, 2))
     with pytest.raises(ConfigError, match=r"shorter than the reset, settle, alpha rotation and excitation") as info:
-        attempt_element(sequence, _ent(3.0e-6, "timing.attempt_s"), reset=idle(2.0e-6), settle_s=1.0e-6,
-                        alpha=Pulse(1.0e-7, i_v=0.1), emit_s=5.0e-8)
+        attempt_element(sequence, _ent(3.0e-6, "timing.attempt_s"), reset=Timed(idle(2.0e-6), "node.yaml", "pump"),
+                        settle_s=1.0e-6, alpha=Timed(Pulse(1.0e-7, i_v=0.1), "cal.yaml", "pi_s"), emit_s=5.0e-8)
     assert info.value.key == "timing.attempt_s"
+
+
+@pytest.mark.parametrize("key", ["attempt_pump_s", "settle_s", "emit_s"])
+def test_an_ion_node_timing_off_its_awg_grid_is_a_config_error_naming_file_and_key(
+        tmp_path: Path, ion_calibration: Path, key: str) -> None:
+    """The reviewer's case: ``emit_s: 5.0e-8`` on the ion's 10 MSa/s AWG (and the other pieces' timings)."""
+    original = find_node_file("ion")
+    data = yaml.safe_load(original.read_text())
+    data["station"] = str((original.parent / data["station"]).resolve())
+    for entry in data["entanglement"].values():
+        entry["station"] = str((original.parent / entry["station"]).resolve())
+    data["timing"][key] = 5.0e-8
+    path = tmp_path / "ion.yaml"
+    path.write_text(yaml.safe_dump(data))
+    calibration = load_ion_calibration(ion_calibration, "ion")
+    with pytest.raises(ConfigError, match="not a whole number of samples") as info:
+        PulseLibrary(load_node(path), calibration)
+    assert (info.value.source, info.value.key) == (str(path), f"timing.{key}")
 
 
 def _node_file(tmp_path: Path, change: dict[str, object], timing_attempt_s: float | None) -> Path:
