@@ -15,8 +15,9 @@ INDex``, ``EVENt:JMODe EJUMp``), where it waits for the next trigger; its loop c
 or infinite above the AWG's 65536 (:class:`AttemptLoopEnd`).
 
 **End** (:class:`AttemptLoopEnd`): what the link controller (:mod:`qdrivers.heralding.link_controller`) asks of one
-end, in the terms both platforms share; a platform's end adds how it prepares its qubit, plays a pi pulse, idles
-and reaches its AWG. Every step runs through that driver's fault handling: an instrument failure puts the node's
+end, in the terms both platforms share, through the node's QDriver (:class:`LinkEndDriver`: its fault handling,
+its AWG, its lab clock, its safe state); a platform's end adds how it prepares its qubit and plays a pi pulse.
+Every step runs through that driver's fault handling: an instrument failure puts the node's
 station in its safe state and raises a QDriverError naming the instrument.
 
 Hand-written: the element layout and the two-ended loop are this project's heralded-link protocol; the AWG
@@ -29,7 +30,7 @@ import abc
 import contextlib
 from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, Protocol
 
 from instruments.tektronix.awg_sequence import (
     MIN_WAVEFORM_POINTS,
@@ -45,7 +46,9 @@ from qdrivers.heralding.settings import EntSettings
 from qlab_os.errors import ConfigError
 from qlab_os.qdevice.instructions import Axis
 
-__all__ = ["EMIT_KEY", "SETTLE_KEY", "AttemptLoopEnd", "Timed", "attempt_element", "configure_attempt_loops"]
+__all__ = [
+    "EMIT_KEY", "SETTLE_KEY", "AttemptLoopEnd", "LinkEndDriver", "Timed", "attempt_element", "configure_attempt_loops",
+]
 
 CORRECTION_AXIS = {1: Axis.X, 2: Axis.Y}
 """The pi pulse on one end that turns the heralded Bell state into Phi+: X for Psi+ (``bell_index`` 1), Y for Psi-
@@ -107,13 +110,31 @@ def configure_attempt_loops(awg: Any, blocks: Iterable[Block]) -> None:
         awg.write("EVENt:JMODe EJUMp")
 
 
+class LinkEndDriver(Protocol):
+    """What a link end needs of its node's QDriver, beyond what the platform's end adds."""
+
+    def run_step(self, what: str, action: Callable[[], Any]) -> Any:
+        """Run ``action`` with the driver's fault handling: on a failure, the station in its safe state and a
+        QDriverError naming the instrument (and ``what``)."""
+
+    def talking_to(self, role: str) -> contextlib.AbstractContextManager[Any]:
+        """The instrument of ``role``, failures of which become the driver's instrument fault."""
+
+    def idle_lab(self, duration_ns: int) -> None:
+        """The node waits ``duration_ns``: on the simulated lab its clock advances; nothing on hardware."""
+
+    def safe_state(self) -> None:
+        """The station's safe state. Never raises."""
+
+
 class AttemptLoopEnd(abc.ABC):
     """One node as an end of heralded link ``link`` (the :class:`~qdrivers.heralding.link_controller.LinkEnd`
-    protocol). ``entanglement`` and ``blocks`` are the node's settings and attempt elements per station;
-    ``duration_ns`` tells how long an element plays."""
+    protocol), through its QDriver ``driver``. ``entanglement`` and ``blocks`` are the node's settings and attempt
+    elements per station; ``duration_ns`` tells how long an element plays."""
 
-    def __init__(self, node: str, link: str, entanglement: dict[str, EntSettings], blocks: dict[str, Block],
-                 duration_ns: Callable[[Block], int]) -> None:
+    def __init__(self, driver: LinkEndDriver, node: str, link: str, entanglement: dict[str, EntSettings],
+                 blocks: dict[str, Block], duration_ns: Callable[[Block], int]) -> None:
+        self._end_driver = driver
         self._node = node
         self.link = link
         self._entanglement = entanglement
@@ -121,20 +142,26 @@ class AttemptLoopEnd(abc.ABC):
         self._duration_ns = duration_ns
         self._loop_setting: dict[str, int | None] = {}
 
-    # ---- what the platform adds ----------------------------------------------------------------------------
+    # ---- through the driver, the same on every platform -------------------------------------------------
 
-    @abc.abstractmethod
     def _step(self, what: str, action: Callable[[], Any]) -> Any:
         """Run ``action`` with the driver's fault handling (safe state, QDriverError naming the instrument)."""
+        return self._end_driver.run_step(what, action)
+
+    def _awg(self) -> contextlib.AbstractContextManager[Any]:
+        """The node's AWG, failures of which become the driver's instrument fault."""
+        return self._end_driver.talking_to("awg")
+
+    def safe_state(self) -> None:
+        """This end's station in its safe state. Never raises."""
+        self._end_driver.safe_state()
+
+    # ---- what the platform adds ----------------------------------------------------------------------------
 
     @abc.abstractmethod
     def _prepare_qubit(self, station: str) -> int:
         """Sync the lab clock (if simulated), initialise the communication qubit and set the drive for the alpha
         rotation; return the time that took (ns), measured from the sync."""
-
-    @abc.abstractmethod
-    def _awg(self) -> contextlib.AbstractContextManager[Any]:
-        """The node's AWG, failures of which become the driver's instrument fault."""
 
     @abc.abstractmethod
     def _trigger(self, block: Block) -> None:
@@ -147,14 +174,6 @@ class AttemptLoopEnd(abc.ABC):
     @abc.abstractmethod
     def correction_duration_ns(self) -> int:
         """How long :meth:`_pi_pulse` plays (ns): the link's correction goes to the end with the shorter one."""
-
-    @abc.abstractmethod
-    def _idle(self, duration_ns: int) -> None:
-        """The node waits ``duration_ns`` (on the simulated lab, its clock advances)."""
-
-    @abc.abstractmethod
-    def safe_state(self) -> None:
-        """This end's station in its safe state. Never raises."""
 
     # ---- the LinkEnd protocol ------------------------------------------------------------------------------
 
@@ -204,7 +223,7 @@ class AttemptLoopEnd(abc.ABC):
 
     def wait(self, duration_ns: int) -> None:
         if duration_ns > 0:
-            self._idle(duration_ns)
+            self._end_driver.idle_lab(duration_ns)
 
     def start_attempts(self, station: str) -> None:
         block = self._blocks[station]

@@ -247,6 +247,11 @@ class NVQDriver(QDriver):
     def talking_to(self, role: str) -> contextlib.AbstractContextManager[Any]:
         return self._talking_to(role)
 
+    def idle_lab(self, duration_ns: int) -> None:
+        """The node waits ``duration_ns`` (for the other end of a link): on the simulated lab its clock advances."""
+        if self._lab_time is not None:
+            self._lab_time.idle(duration_ns)
+
     def initialise_for_entanglement(self) -> int:
         return self._initialise().duration_ns
 

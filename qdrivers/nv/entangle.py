@@ -5,18 +5,16 @@ the NV QDriver, on the node's own instruments only. The loop itself (loop count,
 - preparing the qubit: sync the simulated lab's clock (if any), INIT (green and the charge-resonance check, so the
   NV is NV- before the attempts), the nominal drive (the attempt element's alpha rotation is played at the
   library's channel amplitude and the microwave phase of the software frame, which INIT reset);
-- the correction's pi pulse as a ROT of the driver; idling through the lab clock hook.
+- the correction's pi pulse as a ROT of the driver.
 
-Each step runs through the driver's fault handling: an instrument failure puts this node's station in its safe state
-and raises a QDriverError naming the instrument.
+Each step runs through the driver's fault handling (:meth:`NVQDriver.run_step`, shared by the loop): an instrument
+failure puts this node's station in its safe state and raises a QDriverError naming the instrument.
 """
 
 from __future__ import annotations
 
-import contextlib
 import math
-from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from instruments.tektronix.awg_sequence import Block
 from qdrivers.heralding.attempts import AttemptLoopEnd
@@ -34,11 +32,8 @@ class NVLinkEnd(AttemptLoopEnd):
 
     def __init__(self, driver: NVQDriver, link: str) -> None:
         library = driver.library
-        super().__init__(driver.setup.node, link, library.entanglement, library.attempts, library.duration_ns)
+        super().__init__(driver, driver.setup.node, link, library.entanglement, library.attempts, library.duration_ns)
         self._driver = driver
-
-    def _step(self, what: str, action: Callable[[], Any]) -> Any:
-        return self._driver.run_step(what, action)
 
     def _prepare_qubit(self, station: str) -> int:
         driver = self._driver
@@ -50,9 +45,6 @@ class NVLinkEnd(AttemptLoopEnd):
             return lab.elapsed_since(lab_start_ns)
         return init_ns
 
-    def _awg(self) -> contextlib.AbstractContextManager[Any]:
-        return self._driver.talking_to("awg")
-
     def _trigger(self, block: Block) -> None:
         self._driver.play(block.start)
 
@@ -62,10 +54,3 @@ class NVLinkEnd(AttemptLoopEnd):
     def correction_duration_ns(self) -> int:
         plan = self._driver.library.plan(Axis.X, math.pi)
         return plan.element.duration_ns if plan is not None else 0
-
-    def _idle(self, duration_ns: int) -> None:
-        if self._driver.lab_time is not None:
-            self._driver.lab_time.idle(duration_ns)
-
-    def safe_state(self) -> None:
-        self._driver.safe_state()

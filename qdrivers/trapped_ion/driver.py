@@ -56,7 +56,7 @@ from __future__ import annotations
 
 import contextlib
 import math
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, ClassVar
@@ -67,7 +67,13 @@ from qdrivers.trapped_ion.entangle import IonLinkEnd
 from qdrivers.trapped_ion.pulses import PulseLibrary
 from qdrivers.trapped_ion.simlab import LabClockFollower, simulated_lab_spec
 from qlab_os.clock import Clock
-from qlab_os.errors import ConfigError, QDriverError, UnknownQDriverError, UnsupportedInstructionError
+from qlab_os.errors import (
+    ConfigError,
+    QDriverError,
+    QlabOSError,
+    UnknownQDriverError,
+    UnsupportedInstructionError,
+)
 from qlab_os.lab.calibrate.cli import DATA_DIR
 from qlab_os.lab.calibrate.node import NODES_DIR, NodeSetup, find_node_file, load_node, node_platforms
 from qlab_os.lab.errors import classify
@@ -213,11 +219,7 @@ class TrappedIonQDriver(QDriver):
                 raise UnsupportedInstructionError(f"'{instruction}': cannot idle for a negative time")
             return PhysicalResponse(duration_ns=instruction.duration_ns)
         self._check_supported(instruction)
-        if self._faulted:
-            raise QDriverError(
-                f"ion node {self._setup.node!r}: the station is in its safe state after a fault; reset() the driver "
-                "to set the instruments up again"
-            )
+        self._refuse_if_faulted(f"ion node {self._setup.node!r}")
         if op is PhysicalOp.ENT:  # keeps the lab time itself: the other end's call may have run the attempts
             return self._ent(instruction)
         if self._lab_clock is not None:
@@ -287,13 +289,24 @@ class TrappedIonQDriver(QDriver):
             raise UnsupportedInstructionError(f"'{instruction}' on ion node {node!r}: {why}")
         if op is PhysicalOp.INIT:
             (k,) = qubits
-            busy = [j for j in range(n) if j != k and self._basis[j] is None]
-            if busy:
-                raise UnsupportedInstructionError(
-                    f"'{instruction}' on ion node {node!r}: initialisation (854 repump, cooling, optical pumping) "
-                    f"lights the whole chain and would destroy the quantum state of ion(s) {busy}; measure or "
-                    "initialise them first"
-                )
+            self._refuse_while_others_hold_states(
+                k, f"'{instruction}' on ion node {node!r}",
+                "initialisation (854 repump, cooling, optical pumping) lights")
+
+    def _refuse_if_faulted(self, where: str) -> None:
+        if self._faulted:
+            raise QDriverError(f"{where}: the station is in its safe state after a fault; reset() the driver to set "
+                               "the instruments up again")
+
+    def _refuse_while_others_hold_states(self, keep: int, where: str, light: str) -> None:
+        """UnsupportedInstructionError while an ion other than ``keep`` holds a quantum state (touched by an x/y
+        rotation or MS since its last INIT or MEAS): ``light`` (global) would destroy it."""
+        busy = [j for j in range(self._calibration.n_ions) if j != keep and self._basis[j] is None]
+        if busy:
+            raise UnsupportedInstructionError(
+                f"{where}: {light} the whole chain and would destroy the quantum state of ion(s) {busy}; measure or "
+                "initialise them first"
+            )
 
     def _init(self, qubits: tuple[int, ...]) -> int:
         self._play(self._library.init)
@@ -394,17 +407,37 @@ class TrappedIonQDriver(QDriver):
         """Refuse attempts while the station is in its safe state after a fault (QDriverError), or while an ion other
         than ion 0 holds a quantum state (UnsupportedInstructionError: the init and every attempt light the whole
         chain)."""
-        node = self._setup.node
-        if self._faulted:
-            raise QDriverError(f"ion node {node!r}: {what}: the station is in its safe state after a fault; reset() "
-                               "the driver to set the instruments up again")
-        busy = [j for j in range(1, self._calibration.n_ions) if self._basis[j] is None]
-        if busy:
-            raise UnsupportedInstructionError(
-                f"ion node {node!r}: {what}: the init before the attempts and the optical pumping of every attempt "
-                f"light the whole chain and would destroy the quantum state of ion(s) {busy}; measure or initialise "
-                "them first"
-            )
+        where = f"ion node {self._setup.node!r}: {what}"
+        self._refuse_if_faulted(where)
+        self._refuse_while_others_hold_states(
+            0, where, "the init before the attempts and the optical pumping of every attempt light")
+
+    def run_step(self, what: str, action: Callable[[], Any]) -> Any:
+        """Run ``action`` (a step of ENT) with this driver's fault handling. An instrument failure already is a
+        QDriverError naming the instrument, the station in its safe state (:meth:`_fail`): it gains ``what``. Any
+        other exception puts the station in its safe state (the driver then refuses instructions until
+        :meth:`reset`) and becomes a QDriverError naming the node and ``what``, chained to the cause; a qlab-os error
+        (a refusal) and an interrupt are re-raised as they are, after the safe state."""
+        try:
+            return action()
+        except QDriverError as exc:
+            raise QDriverError(f"{exc} ({what})") from exc
+        except QlabOSError:
+            self.safe_state()
+            raise
+        except Exception as exc:
+            self._faulted = True
+            raise QDriverError(f"ion node {self._setup.node!r}: {what} failed outside any instrument call: "
+                               f"{type(exc).__name__}: {exc}; {self._safe_state_report()}") from exc
+        except BaseException:
+            self.safe_state()
+            raise
+
+    def idle_lab(self, duration_ns: int) -> None:
+        """The node waits ``duration_ns`` (for the other end of a link): on the simulated lab its clock advances; the
+        ions see the time when next touched."""
+        if self._lab_clock is not None:
+            self._lab_clock.idle(duration_ns)
 
     def initialise_for_entanglement(self) -> int:
         """The init block (854 repump, cooling, pumping: the whole chain, every ion to |0>; an ion known to be in
@@ -526,10 +559,12 @@ class TrappedIonQDriver(QDriver):
 
     def _fail(self, instrument: str, reason: str, cause: BaseException | None = None) -> None:
         self._faulted = True
+        message = reason if instrument in reason else f"instrument {instrument!r}: {reason}"
+        raise QDriverError(f"ion node {self._setup.node!r}: {message}; {self._safe_state_report()}") from cause
+
+    def _safe_state_report(self) -> str:
+        """Put the station in its safe state; say which instruments it could not reach."""
         report = self._station.safe_state()
         if report.failed:
-            safe = f"station put in safe state except {', '.join(sorted(report.failed))} (unreachable)"
-        else:
-            safe = "station put in safe state"
-        message = reason if instrument in reason else f"instrument {instrument!r}: {reason}"
-        raise QDriverError(f"ion node {self._setup.node!r}: {message}; {safe}") from cause
+            return f"station put in safe state except {', '.join(sorted(report.failed))} (unreachable)"
+        return "station put in safe state"

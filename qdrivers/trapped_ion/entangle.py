@@ -11,22 +11,19 @@ instruments only. The loop itself (loop count, trigger, correction) is the share
   ``|1>`` is not put back, as INIT would, because the attempts' pumping would not keep it there); the 729 RF phase
   of the x axis, which the alpha pulse of the attempt element uses;
 - the correction's pi pulse, an addressed x or y pulse on ion 0 (its frame is 0 after INIT), 25 us with the AWG's
-  padding: an NV end's 250 ns pulse is shorter, so on an NV-ion link the NV plays it; idling through the lab clock
-  hook.
+  padding: an NV end's 250 ns pulse is shorter, so on an NV-ion link the NV plays it.
 
-A fault puts the node's station in its safe state and raises a QDriverError naming the instrument; the driver then
-refuses instructions until ``reset()``, as after any fault of this driver.
+Each step runs through the driver's fault handling (:meth:`TrappedIonQDriver.run_step`, shared by the loop): a fault
+puts the node's station in its safe state and raises a QDriverError naming the instrument; the driver then refuses
+instructions until ``reset()``, as after any fault of this driver.
 """
 
 from __future__ import annotations
 
-import contextlib
-from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from instruments.tektronix.awg_sequence import Block
 from qdrivers.heralding.attempts import AttemptLoopEnd
-from qlab_os.errors import QDriverError
 from qlab_os.qdevice.instructions import Axis
 
 if TYPE_CHECKING:
@@ -40,17 +37,8 @@ class IonLinkEnd(AttemptLoopEnd):
 
     def __init__(self, driver: TrappedIonQDriver, link: str) -> None:
         library = driver.pulse_library
-        super().__init__(driver.node, link, library.entanglement, library.attempts, library.duration_ns)
+        super().__init__(driver, driver.node, link, library.entanglement, library.attempts, library.duration_ns)
         self._driver = driver
-
-    def _step(self, what: str, action: Callable[[], Any]) -> Any:
-        try:
-            return action()
-        except QDriverError as exc:  # the driver has put its station in its safe state
-            raise QDriverError(f"{exc} ({what})") from exc
-        except BaseException:
-            self.safe_state()
-            raise
 
     def check_ready(self) -> None:
         self._driver.check_ready_for_attempts(f"ENT on link {self.link}")
@@ -63,9 +51,6 @@ class IonLinkEnd(AttemptLoopEnd):
         nominal_ns = driver.initialise_for_entanglement()
         return lab.elapsed_ns() if lab is not None else nominal_ns
 
-    def _awg(self) -> contextlib.AbstractContextManager[Any]:
-        return self._driver.talking_to("awg")
-
     def _trigger(self, block: Block) -> None:
         self._driver.play(block)
 
@@ -74,11 +59,3 @@ class IonLinkEnd(AttemptLoopEnd):
 
     def correction_duration_ns(self) -> int:
         return self._driver.pulse_library.longest_rotation_ns
-
-    def _idle(self, duration_ns: int) -> None:
-        lab = self._driver.lab_clock
-        if lab is not None:
-            lab.idle(duration_ns)
-
-    def safe_state(self) -> None:
-        self._driver.safe_state()

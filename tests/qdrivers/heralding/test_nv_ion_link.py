@@ -207,16 +207,20 @@ def test_correction_is_played_by_the_nv_even_when_the_ion_calls_first(ends: Ends
 
 def test_no_herald_within_the_loop_count(calibrations: dict[str, Path]) -> None:
     """Loops of 3 repetitions almost never herald at ~1e-4 per attempt: both ends answer heralded=False after
-    exactly 3 attempts (75 us of attempts), and the next ENT runs again."""
+    exactly 3 attempts, and the next ENT runs again. The duration is the longer preparation (the NV's init block as
+    many times as its charge-resonance check took, the ion's init block once) and then the 3 attempt elements."""
     Instrument.close_all()
     reset_lab(seed=LAB_SEED)
     ends = Ends(calibrations, correction=False, max_attempts=3)
     try:
         controller = ends.connect()
+        ion_init_ns = ends.ion.pulse_library.duration_ns(ends.ion.pulse_library.init)
         for _ in range(3):
             response, k = ends.pair(controller)
             assert not response.heralded and response.bell_index is None and k == 3
-            assert response.duration_ns >= 3 * ATTEMPT_NS
+            nv_init_ns = ends.nv.cr_attempts * ends.nv.library.init_duration_ns
+            print(f"NV init {nv_init_ns} ns ({ends.nv.cr_attempts} CR checks), ion init {ion_init_ns} ns")
+            assert response.duration_ns == max(nv_init_ns, ion_init_ns) + 3 * ATTEMPT_NS
     finally:
         ends.close()
         Instrument.close_all()
@@ -264,6 +268,38 @@ def test_dead_instrument_of_the_ion_or_of_the_station_names_it_and_leaves_all_sa
         assert not tagger.recording  # the heralding station's safe state
     lab.clear_faults()
     # the ion refuses until reset() sets its instruments up again; then the link makes pairs again
+    with pytest.raises(QDriverError, match=r"reset\(\)"):
+        ends.nv.execute(ENT)
+    ends.ion.reset()
+    response, _ = ends.pair(controller)
+    assert response.heralded
+
+
+def test_a_failure_outside_the_ion_s_instruments_goes_through_its_fault_handling(
+        ends: Ends, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A step of the ion's end failing with a plain exception (here its lab clock hook) is not let through raw: the
+    ion's driver puts its station in its safe state, raises a QDriverError naming the node and the step (the cause
+    chained), and refuses until reset(); the controller puts the NV end in its safe state too."""
+    controller = ends.connect()
+    ends.pair(controller)
+    lab_clock = ends.ion.lab_clock
+    assert lab_clock is not None
+    broken = RuntimeError("the lab clock hook broke")
+
+    def fail() -> None:
+        raise broken
+
+    monkeypatch.setattr(lab_clock, "catch_up", fail)
+    with pytest.raises(QDriverError) as info:
+        ends.nv.execute(ENT)
+    message = str(info.value)
+    assert message.startswith("ion node 'ion': ENT on link ion--nv_a: preparing the attempt loop failed")
+    assert "RuntimeError: the lab clock hook broke" in message and "safe state" in message
+    assert info.value.__cause__ is broken
+    lab = get_lab()
+    assert not lab.node("ion").instrument("awg").running and not lab.node("ion").light_on("laser_397")
+    assert not lab.node("nv_a").instrument("awg").running
+    monkeypatch.undo()
     with pytest.raises(QDriverError, match=r"reset\(\)"):
         ends.nv.execute(ENT)
     ends.ion.reset()
