@@ -1,5 +1,6 @@
 """ENT between NV nodes nv_a and nv_b through their QDrivers, the link controller, the heralding station nv_link and
-the simulated lab: pairs against the single-click model as attempt loops (qlab_os.demo_lab_theory.link_model), faults."""
+the simulated lab: pairs against the single-click model as attempt loops (qlab_os.demo_lab_theory.link_model),
+faults."""
 
 from __future__ import annotations
 
