@@ -17,7 +17,6 @@ import numpy as np
 import numpy.typing as npt
 import yaml
 
-from qlab_os.clock import VirtualClock
 from qlab_os.errors import ConfigError
 from qlab_os.lab.calibrate.calfile import CalibrationFile
 from qlab_os.lab.calibrate.ion import debye_waller
@@ -30,11 +29,8 @@ from qlab_os.lab.single_click import (
     conditioned_half,
     outcome_probabilities,
 )
-from qlab_os.qdevice.instructions import PhysicalInstruction, PhysicalOp
-from qlab_os.qdevice.registry import create_twin
 from qlab_os.qdevice.spec import QDeviceSpec
 from qlab_os.qnpu.gates import Gate
-from qlab_os.qnpu.translator import Translator
 from qlab_os.twin import Step, gate, init, predicted_state
 
 
@@ -164,22 +160,8 @@ def spectator_agreement(spec: QDeviceSpec, basis: str, m: int, readout: npt.NDAr
     """P(the ion's shot agrees) when q0 arrived as a spectator: undriven, it reads bright (0); q1, initialised,
     sees the circuit's pulses on it, and the MS gate with one active ion is a global phase (its time passes);
     instructions on q0 alone are time passing. Agreement as in :func:`ion_agreement`."""
-    clock = VirtualClock()
-    twin = create_twin(spec, clock=clock, seed=0)
-    translator = Translator.for_spec(spec)
-    lowered = list(translator.init(1)) + list(translator.gate(Gate.CNOT, (0, 1)))
-    if basis == "X":
-        lowered += list(translator.gate(Gate.H, (1,)))
-    try:
-        for instruction in lowered:
-            if 0 in instruction.qubits:
-                native = spec.native(instruction.op, instruction.qubits, instruction.axis)
-                instruction = PhysicalInstruction(PhysicalOp.NONE, duration_ns=native.duration_ns if native else 0)
-            clock.advance_ns(twin.execute(instruction).duration_ns)
-        rho1 = twin.qubit_state((1,))
-    finally:
-        twin.close()
-    assert rho1 is not None  # the twin driver always knows its state
+    steps = [init(1), gate(Gate.CNOT, 0, 1)] + ([gate(Gate.H, 1)] if basis == "X" else [])
+    rho1 = predicted_state(spec, steps, (1,), inert=frozenset({0}))
     p1 = outcome_probabilities(rho1, (BASIS_ROTATION["Z"],), (readout,))
     p0_reads_0 = readout[0, 0]
     p = {(a, b): (p0_reads_0 if a == 0 else 1.0 - p0_reads_0) * float(p1[b]) for a in (0, 1) for b in (0, 1)}

@@ -20,6 +20,7 @@ import numpy as np
 import numpy.typing as npt
 
 from qlab_os.clock import VirtualClock
+from qlab_os.qdevice.instructions import PhysicalInstruction, PhysicalOp
 from qlab_os.qdevice.registry import create_twin
 from qlab_os.qdevice.spec import QDeviceSpec
 from qlab_os.qnpu.gates import Gate
@@ -47,12 +48,15 @@ def gate(g: Gate, *qubits: int, angle_rad: float = 0.0) -> Step:
 
 
 def predicted_state(spec: QDeviceSpec, steps: Sequence[Step], measured: tuple[int, ...],
-                    arrived: Mapping[int, ComplexMatrix] | None = None) -> ComplexMatrix:
+                    arrived: Mapping[int, ComplexMatrix] | None = None,
+                    inert: frozenset[int] = frozenset()) -> ComplexMatrix:
     """The density matrix of ``measured`` after ``steps`` on a device that is ``spec``.
 
     ``arrived`` gives qubits that come in a state instead of being initialised (e.g. the half of an entangled
     pair, or the target of remote state preparation): their INIT step puts them in that state at that time,
-    with no INIT error or duration.
+    with no INIT error or duration. ``inert`` qubits are not qubits at all (e.g. an ion pumped out of the qubit
+    levels): every native instruction that touches one only lets its duration pass (an MS gate with one active
+    ion is a global phase).
     """
     clock = VirtualClock()
     twin = create_twin(spec, clock=clock, seed=0)
@@ -66,6 +70,9 @@ def predicted_state(spec: QDeviceSpec, steps: Sequence[Step], measured: tuple[in
             instructions = (translator.init(step.qubits[0]) if step.gate is None
                             else translator.gate(step.gate, step.qubits, step.angle_rad))
             for instruction in instructions:
+                if inert.intersection(instruction.qubits):
+                    native = spec.native(instruction.op, instruction.qubits, instruction.axis)
+                    instruction = PhysicalInstruction(PhysicalOp.NONE, duration_ns=native.duration_ns if native else 0)
                 clock.advance_ns(twin.execute(instruction).duration_ns)
         state = twin.qubit_state(measured)
     finally:

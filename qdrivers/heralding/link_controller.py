@@ -40,12 +40,13 @@ import contextlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Generic, Protocol, TypeVar
 
 from qlab_os.errors import QDriverError
 from qlab_os.lab.errors import classify
 from qlab_os.lab.station import QlabStation, connect_station
 from qlab_os.qdevice.driver import LinkSpec
+from qlab_os.qdevice.instructions import PhysicalInstruction
 
 __all__ = ["AWG_MAX_LOOP_COUNT", "EntResult", "LinkController", "LinkEnd", "link_controller"]
 
@@ -300,3 +301,38 @@ def link_controller(shared: dict[str, object], name: str, spec: LinkSpec,
     if not isinstance(controller, LinkController):
         raise QDriverError(f"link {name}: the run's shared state holds {type(controller).__name__} under {key!r}")
     return controller
+
+
+E = TypeVar("E", bound=LinkEnd)
+
+
+class JoinedLinks(Generic[E]):
+    """The links one node's driver has joined, by name, with its end of each: what ``connect_link``, ENT and
+    ``close`` do alike on every platform."""
+
+    def __init__(self) -> None:
+        self._links: dict[str, tuple[LinkController, E]] = {}
+
+    def join(self, shared: dict[str, object], name: str, spec: LinkSpec, end: E) -> None:
+        """Register ``end`` with link ``name``'s controller (one per run, in ``shared``)."""
+        controller = link_controller(shared, name, spec)
+        controller.register(end, spec)
+        self._links[name] = (controller, end)
+
+    def ent(self, instruction: PhysicalInstruction, where: str) -> EntResult:
+        """Run this node's end of the ENT ``instruction`` names; ``where`` names the node in the error."""
+        assert instruction.ent is not None
+        link = instruction.ent.link
+        if link not in self._links:
+            raise QDriverError(f"'{instruction}' on {where}: no link {link!r} was connected; "
+                               f"connected: {', '.join(self._links) or 'none'}")
+        controller, end = self._links[link]
+        return controller.ent(end)
+
+    def ends(self) -> list[E]:
+        return [end for _, end in self._links.values()]
+
+    def close(self) -> None:
+        """Close every joined link's heralding station."""
+        for controller, _ in self._links.values():
+            controller.close()

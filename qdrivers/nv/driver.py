@@ -38,7 +38,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, ClassVar
 
-from qdrivers.heralding.link_controller import LinkController, link_controller
+from qdrivers.heralding.link_controller import JoinedLinks
 from qdrivers.nv.calibration import NVCalibration, load_calibration
 from qdrivers.nv.entangle import NVLinkEnd
 from qdrivers.nv.lab_time import LabTimeSync, lab_time_sync
@@ -96,7 +96,7 @@ class NVQDriver(QDriver):
         self._armed = False
         self.cr_attempts = 0
         """Charge-resonance checks of the last INIT."""
-        self._links: dict[str, tuple[LinkController, NVLinkEnd]] = {}
+        self._links: JoinedLinks[NVLinkEnd] = JoinedLinks()
         self._run("uploading the pulse library", self._upload, arm_first=False)
 
     # ---- construction ----------------------------------------------------------------------------
@@ -140,8 +140,7 @@ class NVQDriver(QDriver):
         driver refuses instructions after it."""
         if not self._closed:
             self._closed = True
-            for controller, _ in self._links.values():
-                controller.close()
+            self._links.close()
             self.station.close()
 
     def connect_link(self, name: str, spec: LinkSpec, shared: dict[str, object]) -> None:
@@ -150,10 +149,7 @@ class NVQDriver(QDriver):
         if not self.library.attempts:
             raise UnsupportedInstructionError(f"node {self.setup.node}: link {name}: the node setup {self.setup.path}"
                                               " names no heralding station under entanglement")
-        controller = link_controller(shared, name, spec)
-        end = NVLinkEnd(self, name)
-        controller.register(end, spec)
-        self._links[name] = (controller, end)
+        self._links.join(shared, name, spec, NVLinkEnd(self, name))
 
     # ---- the contract ----------------------------------------------------------------------------
 
@@ -385,13 +381,7 @@ class NVQDriver(QDriver):
         return PhysicalResponse(duration_ns=self.library.readout_duration_ns, outcomes=(outcome,))
 
     def _ent(self, instruction: PhysicalInstruction) -> PhysicalResponse:
-        assert instruction.ent is not None
-        link = instruction.ent.link
-        if link not in self._links:
-            raise QDriverError(f"'{instruction}' on node {self.setup.node}: no link {link!r} was connected; "
-                               f"connected: {', '.join(self._links) or 'none'}")
-        controller, end = self._links[link]
-        result = controller.ent(end)
+        result = self._links.ent(instruction, f"node {self.setup.node}")
         self._frame_rad = 0.0
         return PhysicalResponse(duration_ns=result.duration_ns, heralded=result.heralded,
                                 bell_index=result.bell_index)

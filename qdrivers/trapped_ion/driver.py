@@ -61,7 +61,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, ClassVar
 
-from qdrivers.heralding.link_controller import LinkController, link_controller
+from qdrivers.heralding.link_controller import JoinedLinks
 from qdrivers.trapped_ion.calibration import IonCalibration, ion_spec, load_ion_calibration
 from qdrivers.trapped_ion.entangle import IonLinkEnd
 from qdrivers.trapped_ion.pulses import PulseLibrary
@@ -122,7 +122,7 @@ class TrappedIonQDriver(QDriver):
         self._rf_phase_deg: float | None = None
         self._source_settings: dict[tuple[str, str], float] = {}
         self._faulted = False
-        self._links: dict[str, tuple[LinkController, IonLinkEnd]] = {}
+        self._links: JoinedLinks[IonLinkEnd] = JoinedLinks()
         try:
             self._instruments = {role: self._instrument(role) for role in _ROLES}
             self._library = PulseLibrary(setup, calibration)
@@ -207,10 +207,7 @@ class TrappedIonQDriver(QDriver):
         if not self._library.attempts:
             raise UnsupportedInstructionError(f"ion node {self._setup.node!r}: link {name}: the node setup "
                                               f"{self._setup.path} names no heralding station under entanglement")
-        controller = link_controller(shared, name, spec)
-        end = IonLinkEnd(self, name)
-        controller.register(end, spec)
-        self._links[name] = (controller, end)
+        self._links.join(shared, name, spec, IonLinkEnd(self, name))
 
     def execute(self, instruction: PhysicalInstruction) -> PhysicalResponse:
         op = instruction.op
@@ -256,8 +253,7 @@ class TrappedIonQDriver(QDriver):
 
     def close(self) -> None:
         """Safe state, then close every instrument of the station (and the links' heralding stations)."""
-        for controller, _ in self._links.values():
-            controller.close()
+        self._links.close()
         self._station.close()
 
     # ---- instructions ----------------------------------------------------------------------------
@@ -382,13 +378,7 @@ class TrappedIonQDriver(QDriver):
         return self._library.duration_ns(self._library.meas), tuple(window[k] for k in qubits)
 
     def _ent(self, instruction: PhysicalInstruction) -> PhysicalResponse:
-        assert instruction.ent is not None
-        link = instruction.ent.link
-        if link not in self._links:
-            raise QDriverError(f"'{instruction}' on ion node {self._setup.node!r}: no link {link!r} was connected; "
-                               f"connected: {', '.join(self._links) or 'none'}")
-        controller, end = self._links[link]
-        result = controller.ent(end)
+        result = self._links.ent(instruction, f"ion node {self._setup.node!r}")
         # every repetition pumped the chain: ion 0 holds its half (or the no-herald state), the others are |0>
         for j in range(self._calibration.n_ions):
             self._basis[j] = None if j == 0 else 0
@@ -495,7 +485,7 @@ class TrappedIonQDriver(QDriver):
             counter.start()
         with self._talking_to("awg"):
             self._library.upload(self._instruments["awg"])
-        for _, end in self._links.values():
+        for end in self._links.ends():
             end.forget_loop_settings()
         self._frames_rad = [0.0] * self._calibration.n_ions
 

@@ -52,3 +52,15 @@ def test_only_a_simulating_driver_can_be_a_twin() -> None:
     null = driver_classes()["null"]
     with pytest.raises(UnsupportedInstructionError, match="cannot simulate a spec"):
         null.from_spec(spec, clock=VirtualClock())
+
+
+def test_an_inert_qubit_is_not_driven_but_its_gates_take_their_time() -> None:
+    # T2 only on the ion's qubits: q1 in |+> dephases while q0's (inert) X pulse passes, as if it had played
+    spec = SimQDriver.load_device_spec("sim-ion", ideal=True)
+    spec = replace(spec, qubits=tuple(replace(q, t2_ns=50_000.0) for q in spec.qubits), _index={})
+    steps = (init(0), init(1), gate(Gate.H, 1), gate(Gate.X, 0))
+    rho0 = predicted_state(spec, steps, (0,), inert=frozenset({0}))
+    assert rho0[0, 0].real == pytest.approx(1.0)  # the X pulse did not drive it
+    coherence_inert = abs(predicted_state(spec, steps, (1,), inert=frozenset({0}))[0, 1])
+    coherence_short = abs(predicted_state(spec, steps[:3], (1,))[0, 1])
+    assert coherence_inert < coherence_short  # but its duration passed for q1

@@ -114,16 +114,6 @@ def _readouts(ends: Ends) -> dict[str, object]:
             for n, d in ends.drivers.items()}
 
 
-def _attempt_band(link: LoopLink, loops: int) -> tuple[float, float]:
-    """Heralds per attempt over ``loops`` heralded loops: theory and its standard error (each loop a geometric number
-    of attempts in its branch; delta method on loops / total attempts)."""
-    mean = sum(br.weight / br.link.herald_probability for br in link.branches)
-    second = sum(br.weight * (2 - br.link.herald_probability) / br.link.herald_probability ** 2
-                 for br in link.branches)
-    p = link.herald_probability
-    return p, p * math.sqrt((second - mean**2) / loops) / mean
-
-
 def test_elements_and_spec(ends: Ends) -> None:
     """Both ends' attempt elements last the station's attempt_s (25 us), and the ion's spec declares ENT on ion 0,
     its communication qubit, for one attempt."""
@@ -170,7 +160,7 @@ def test_pairs_per_bell_state_have_the_single_click_statistics(ends: Ends, calib
         assert n > 40 and abs(count / n - p) <= K * math.sqrt(p * (1 - p) / n), key
     # X tells Psi+ from Psi-: the cells differ (swapped heralds would fail the bins above)
     assert expected_agree[("X", 1)] - expected_agree[("X", 2)] > 0.3
-    p, sigma = _attempt_band(link, pairs)
+    p, sigma = link.herald_probability, link.herald_rate_sigma(pairs)
     estimate = pairs / sum(attempts)
     print(f"heralds per attempt {estimate:.4g}, theory {p:.4g} +- {sigma:.2g}")
     assert abs(estimate - p) <= K * sigma
